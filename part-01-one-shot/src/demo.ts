@@ -1,10 +1,12 @@
 // `npm start`: a demo backend and the proxy in front of it, with what to curl.
 import http from 'node:http';
 import { once } from 'node:events';
+import { parseArgs } from 'node:util';
 import { startProxy } from './proxy.ts';
 import { formatAddress, parseAddress } from './address.ts';
 
-const listen = parseAddress(process.env.LISTEN ?? '127.0.0.1:8080');
+const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:8080' } } });
+const listen = parseAddress(values.listen);
 
 // The backend answers slowly on /slow so two curls show that the second one waits.
 const backend = http.createServer((req, res) => {

@@ -19,8 +19,9 @@ async function main(): Promise<void> {
   console.log(`listening on ${formatAddress(proxy.address)}`);
 
   const shutdown = async () => {
+    const closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
     console.error('shutting down: no new clients, finishing the current one');
-    await proxy.close(SHUTDOWN_DEADLINE_MS);
+    await closing;
     process.exit(0);
   };
   process.once('SIGTERM', shutdown);
