@@ -1,0 +1,81 @@
+// Diffs between part folders: what each chapter changed in the proxy's code.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The part folders, in book order. */
+export function partFolders(): string[] {
+  return readdirSync(ROOT)
+    .filter((name) => /^part-\d\d-/.test(name) && statSync(join(ROOT, name)).isDirectory())
+    .sort();
+}
+
+/** Code files of a part: everything but the chapter, lockfiles and generated output. */
+function codeFiles(part: string): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (['node_modules', 'results'].includes(entry.name)) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.(ts|js|mjs|json|sh|conf)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
+        files.push(relative(join(ROOT, part), path));
+      }
+    }
+  };
+  walk(join(ROOT, part));
+  return files.sort();
+}
+
+/** Copies a part's code into dir, without package.json's "name" line (it always differs). */
+function snapshot(part: string, dir: string): void {
+  for (const file of codeFiles(part)) {
+    cpSync(join(ROOT, part, file), join(dir, file), { recursive: true });
+    if (file === 'package.json') {
+      const text = readFileSync(join(dir, file), 'utf8');
+      writeFileSync(join(dir, file), text.replace(/^\s*"name": ".*",\n/m, ''));
+    }
+  }
+}
+
+/** Unified diff from part `from` to part `to`, paths relative to the part folder (a/src/...). */
+export function partDiff(from: string, to: string, color = false): string {
+  const work = mkdtempSync(join(tmpdir(), 'part-diff-'));
+  try {
+    snapshot(from, join(work, 'a'));
+    snapshot(to, join(work, 'b'));
+    const args = ['diff', '--no-index', '--no-prefix', `--color=${color ? 'always' : 'never'}`, 'a', 'b'];
+    let out: string;
+    try {
+      out = execFileSync('git', args, { cwd: work, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      // git diff exits 1 when the trees differ, which is the normal case here.
+      const failed = err as { status?: number; stdout?: string };
+      if (failed.status !== 1 || failed.stdout === undefined) throw err;
+      out = failed.stdout;
+    }
+    // Drop "index <hash>..<hash>" lines: they add nothing for a reader.
+    return out.replace(/^(\x1b\[[0-9;]*m)?index [0-9a-f]+\.\.[0-9a-f]+.*\n/gm, '');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Lines added and removed per file, from a unified diff. */
+export function lineCounts(diff: string): Array<{ file: string; added: number; removed: number }> {
+  const counts: Array<{ file: string; added: number; removed: number }> = [];
+  let current: { file: string; added: number; removed: number } | undefined;
+  for (const line of diff.split('\n')) {
+    const header = /^diff --git [ab]\/(\S+) [ab]\/(\S+)/.exec(line);
+    if (header) {
+      current = { file: header[2] === header[1] ? header[1]! : `${header[1]} → ${header[2]}`, added: 0, removed: 0 };
+      counts.push(current);
+    } else if (current && line.startsWith('+') && !line.startsWith('+++')) current.added++;
+    else if (current && line.startsWith('-') && !line.startsWith('---')) current.removed++;
+  }
+  return counts;
+}
