@@ -2,4 +2,6 @@
 export const SUMMARIES: Record<string, string> = {
   'part-02-event-loop':
     'The accept queue and the one-at-a-time `await` loop go away. The server\'s `connection` handler opens a backend connection and hands both sockets to `tunnel()` in the new `src/pump.ts`, where part 1\'s copy loop becomes event handlers: `data` writes and pauses when `write()` returns false, `drain` resumes, `end` passes the FIN on, and an unclean `close` destroys the partner. The proxy counts live pairs and the peak bytes queued, and the tests swap "the second client waits" for 200 concurrent clients, a slow reader, half-close and graceful shutdown.',
+  'part-03-multi-backend':
+    'One backend becomes a pool. `src/config.ts` reads a JSON config (or flags) and rejects mistakes by field name; `src/strategies/` holds four balancing strategies behind one `pick()` interface (smooth weighted round-robin as nginx does it, weighted random, least-connections, power of two choices); `src/pool.ts` keeps each backend\'s passive health with nginx\'s max_fails/fail_timeout semantics, and `src/health-check.ts` adds optional HAProxy-style active checks. In `src/proxy.ts` the client is paused on accept and a failed or timed-out connect is retried on the next healthy backend, so its bytes wait in the kernel until a backend is there. The part-2 slow-reader script stays in part 2.',
 };

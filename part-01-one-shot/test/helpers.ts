@@ -81,7 +81,7 @@ export function run(args: string[]): RunningProcess {
   let err = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk));
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
+  const exit = once(child, 'close').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));

@@ -16,7 +16,6 @@ async function main(): Promise<void> {
   }
 
   const proxy = await startProxy(config);
-  console.log(`listening on ${formatAddress(proxy.address)}`);
 
   const shutdown = async () => {
     const closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
@@ -26,6 +25,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // Only now: whoever reads this line may signal us at once, and the handlers must be there.
+  console.log(`listening on ${formatAddress(proxy.address)}`);
 }
 
 main().catch((err: NodeJS.ErrnoException) => {
