@@ -1,0 +1,103 @@
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, listen, listeningPort, readAll, request, run, shut, waitForOutput } from './helpers.ts';
+
+const servers: net.Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map(shut));
+});
+
+describe('part 3: command line', () => {
+  it.each([
+    [[], /--listen is required/],
+    [['--listen', '127.0.0.1:0'], /--backend is required/],
+    [['--listen', 'localhost', '--backend', '127.0.0.1:80'], /--listen: expected HOST:PORT, got "localhost"/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:99999'], /--backend: port must be 0-65535/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--bogus'], /Unknown option '--bogus'/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--strategy', 'fastest'], /--strategy: must be one of round-robin, random, least-connections, power-of-two, got "fastest"/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--connect-timeout', 'soon'], /--connect-timeout: must be a positive integer, got "soon"/],
+    [['--config', 'x.json', '--backend', '127.0.0.1:80'], /--backend cannot be combined with --config/],
+    [['--config', '/nonexistent/lb.json'], /cannot read config \/nonexistent\/lb.json: ENOENT/],
+  ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
+    const proc = run(args);
+    const { code } = await proc.exit;
+    expect(code).toBe(2);
+    expect(proc.stderr()).toMatch(message);
+    expect(proc.stdout()).toBe('');
+  });
+
+  it('prints the real port, forwards, and exits 0 on SIGTERM', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('via proxy')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`]);
+    const port = await listeningPort(proc);
+    expect(proc.stdout()).toBe(`listening on 127.0.0.1:${port}\n`);
+
+    expect((await request(port)).body.toString()).toBe('via proxy');
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('on SIGTERM refuses new clients, finishes the open exchange, then exits 0', async () => {
+    let held!: (socket: net.Socket) => void;
+    const heldAtBackend = new Promise<net.Socket>((resolve) => (held = resolve));
+    const { server, port: backendPort } = await listen(net.createServer((socket) => socket.once('data', () => held(socket))));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`]);
+    const port = await listeningPort(proc);
+
+    const client = await connect(port);
+    client.write('hello');
+    const backendSide = await heldAtBackend; // an exchange is in flight
+
+    proc.child.kill('SIGTERM');
+    await waitForOutput(proc, /shutting down/);
+    const late = net.connect({ host: '127.0.0.1', port });
+    const [err] = (await once(late, 'error')) as [NodeJS.ErrnoException];
+    expect(err.code).toBe('ECONNREFUSED');
+
+    backendSide.end('goodbye');
+    client.end();
+    expect((await readAll(client)).toString()).toBe('goodbye');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'lb-config-'));
+  const good = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9001' }] };
+  it.each([
+    ['{ "listen": ', /not valid JSON/],
+    [[1, 2], /^error: config .*: must be an object, got \[1,2\]/m],
+    [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, strategy, connectTimeoutMs, backends, healthCheck\)/],
+    [{ ...good, strategy: 'fastest' }, /strategy: must be one of round-robin, random, least-connections, power-of-two, got "fastest"/],
+    [{ ...good, backends: [] }, /backends: must name at least one backend/],
+    [{ listen: '127.0.0.1:0' }, /backends: must be a list of backends, got nothing/],
+    [{ ...good, listen: 8080 }, /listen: must be a "HOST:PORT" string, got 8080/],
+    [{ ...good, backends: [{ address: 'nope' }] }, /backends\[0\]\.address: expected HOST:PORT, got "nope"/],
+    [{ ...good, backends: [{ address: '127.0.0.1:1' }, { address: '127.0.0.1:2' }, { address: '127.0.0.1:3', weight: 'x' }] }, /backends\[2\]\.weight: must be a positive integer, got "x"/],
+    [{ ...good, backends: [{ address: '127.0.0.1:1', wieght: 2 }] }, /backends\[0\]\.wieght: unknown key/],
+    [{ ...good, backends: [{ address: '127.0.0.1:1', maxFails: -1 }] }, /backends\[0\]\.maxFails: must be a whole number, 0 or more, got -1/],
+    [{ ...good, healthCheck: { intervalMs: 1000, timeoutMs: 500, fall: 3 } }, /healthCheck\.rise: is required/],
+  ])('rejects config %j with exit code 2, naming the field', async (content, message) => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    const proc = run(['--config', file]);
+    expect((await proc.exit).code).toBe(2);
+    expect(proc.stderr()).toMatch(message);
+    expect(proc.stdout()).toBe('');
+  });
+
+  it('starts from the example config shipped with the part (with --listen overriding its port)', async () => {
+    const example = fileURLToPath(new URL('../example.json', import.meta.url));
+    const proc = run(['--config', example, '--listen', '127.0.0.1:0']);
+    await listeningPort(proc);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+});

@@ -1,0 +1,139 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startProxy, type Proxy } from '../src/proxy.ts';
+import type { HealthCheckConfig } from '../src/config.ts';
+import { ask, connect, freePort, listen, LogWatcher, namedBackend, readAll, shut, stalledBackend } from './helpers.ts';
+
+let proxy: Proxy | undefined;
+let logs: LogWatcher;
+let clock = 0; // the proxy's clock for passive health; tests move it by hand
+const servers: net.Server[] = [];
+const FAIL_TIMEOUT = 10_000;
+
+/** Starts the proxy over the given ports, named a, b, c... in order. */
+async function proxyOver(ports: number[], healthCheck?: HealthCheckConfig, connectTimeoutMs = 5000): Promise<number> {
+  logs = new LogWatcher();
+  proxy = await startProxy({
+    listen: { host: '127.0.0.1', port: 0 },
+    strategy: 'round-robin',
+    connectTimeoutMs,
+    backends: ports.map((port) => ({
+      address: { host: '127.0.0.1', port },
+      weight: 1,
+      maxFails: 1,
+      failTimeoutMs: FAIL_TIMEOUT,
+    })),
+    log: logs.log,
+    now: () => clock,
+    ...(healthCheck && { healthCheck }),
+  });
+  return proxy.address.port;
+}
+
+async function start(name: string, port = 0): Promise<number> {
+  const { server, port: bound } = await listen(namedBackend(name), port);
+  servers.push(server);
+  return bound;
+}
+
+async function stop(port: number): Promise<void> {
+  const index = servers.findIndex((s) => (s.address() as net.AddressInfo | null)?.port === port);
+  const [server] = servers.splice(index, 1);
+  await shut(server!);
+}
+
+afterEach(async () => {
+  await proxy!.whenIdle();
+  expect(proxy!.openSockets()).toBe(0);
+  await proxy!.close(1000);
+  await Promise.all(servers.splice(0).map(shut));
+});
+
+describe('part 3: health and retries', () => {
+  it('retries a refused connect on the next backend; clients see no failure and lose no bytes', async () => {
+    const dead = await freePort();
+    const port = await proxyOver([dead, await start('b'), await start('c')]);
+
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await ask(port, `hello ${i}`));
+
+    // The first client was sent to a, refused, retried on b: its bytes waited and arrived.
+    expect(answers).toEqual(['b:hello 0', 'c:hello 1', 'b:hello 2', 'c:hello 3', 'b:hello 4', 'c:hello 5']);
+    expect(logs.count(/marked down/)).toBe(1);
+    expect(logs.lines[0]).toMatch(
+      new RegExp(`^backend 127\\.0\\.0\\.1:${dead} marked down for 10000 ms: 1 failed connect\\(s\\) .*ECONNREFUSED`),
+    );
+  });
+
+  it('tries a downed backend again after fail_timeout, and keeps it if it answers', async () => {
+    const aPort = await freePort();
+    const port = await proxyOver([aPort, await start('b')]);
+    expect(await ask(port)).toBe('b:'); // a refused, marked down; b answered
+
+    await start('a', aPort);
+    clock += FAIL_TIMEOUT - 1;
+    expect(await ask(port)).toBe('b:'); // still inside fail_timeout: a is skipped
+    clock += 2;
+    // a is back on probation; smooth round-robin gives it its turn on the second client.
+    expect([await ask(port), await ask(port), await ask(port)]).toEqual(['b:', 'a:', 'b:']);
+    expect(logs.count(/fail timeout over: trying it again/)).toBe(1);
+    expect(logs.count(/is up again: trial connect succeeded/)).toBe(1);
+  });
+
+  it('sends a backend that fails its trial straight back down', async () => {
+    const aPort = await freePort();
+    const port = await proxyOver([aPort, await start('b')]);
+    expect(await ask(port)).toBe('b:');
+    clock += FAIL_TIMEOUT + 1;
+    // a is on probation; its turn comes on the second client, whose retry goes to b.
+    expect([await ask(port), await ask(port)]).toEqual(['b:', 'b:']);
+    expect(logs.count(/marked down/)).toBe(2);
+    expect(logs.lines.at(-1)).toMatch(/its trial connect failed/);
+  });
+
+  it('closes clients at once when every backend is down, and recovers when one returns', async () => {
+    const aPort = await freePort();
+    const bPort = await freePort();
+    const port = await proxyOver([aPort, bPort]);
+
+    const first = await connect(port);
+    first.end('anyone?');
+    expect((await readAll(first)).length).toBe(0); // both tried, both refused, client closed
+    const second = await connect(port);
+    second.end('anyone now?');
+    expect((await readAll(second)).length).toBe(0); // both down: closed without trying
+    expect(logs.count(/no healthy backend/)).toBe(1); // one line per outage, not per client
+
+    await start('b', bPort);
+    clock += FAIL_TIMEOUT + 1;
+    expect(await ask(port, 'back?')).toBe('b:back?');
+    expect(logs.count(/serving clients again/)).toBe(1);
+  });
+
+  it('active checks take a dead backend out and bring it back (fall 2, rise 2)', async () => {
+    const aPort = await start('a');
+    const bPort = await start('b');
+    const port = await proxyOver([aPort, bPort], { intervalMs: 20, timeoutMs: 500, rise: 2, fall: 2 });
+
+    await stop(bPort);
+    await logs.waitFor(/backend 127\.0\.0\.1:\d+ marked down by health check: 2 failed probes/);
+    // Only a is in rotation now; no client even tries b.
+    expect([await ask(port), await ask(port), await ask(port)]).toEqual(['a:', 'a:', 'a:']);
+    expect(logs.count(/marked down for/)).toBe(0);
+
+    await start('b', bPort);
+    await logs.waitFor(/marked up by health check: 2 good probes/);
+    expect([await ask(port), await ask(port)].sort()).toEqual(['a:', 'b:']);
+  });
+
+  it('gives up on a connect that hangs after connectTimeoutMs and retries elsewhere', async () => {
+    const stalled = await stalledBackend();
+    try {
+      const port = await proxyOver([stalled.port, await start('b')], undefined, 200);
+      expect(await ask(port, 'patience')).toBe('b:patience');
+      expect(logs.lines[0]).toMatch(/marked down for 10000 ms: .*connect timed out after 200 ms/);
+    } finally {
+      await stalled.release();
+    }
+  });
+});
