@@ -138,7 +138,8 @@ export class Exchange {
     conn.socket.on('end', this.onBackendEnd);
     conn.socket.on('drain', this.onBackendDrain);
     this.client.on('drain', this.onClientDrain);
-    conn.socket.write(backendRequestHead(this.head, this.client.remoteAddress ?? '', this.requestDecoder.framing, this.upgrade));
+    const head = backendRequestHead(this.head, this.client.remoteAddress ?? '', this.requestDecoder.framing, this.upgrade, conn.backend.name);
+    conn.socket.write(head);
     this.armTimer(this.ctx.config.responseTimeoutMs, 'no response head');
     for (const chunk of this.held.splice(0)) this.forwardBody(chunk);
     if (!this.requestDone) this.client.resume();

@@ -1,37 +1,53 @@
-import net from 'node:net';
-import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../src/proxy.ts';
+import http from 'node:http';
+import { EventEmitter, once } from 'node:events';
+import { describe, expect, it } from 'vitest';
 import type { StrategyName } from '../src/strategies/index.ts';
-import { ask, hold, listen, LogWatcher, namedBackend, seededRandom, shut } from './helpers.ts';
+import { useFixture } from './fixture.ts';
+import { namedBackend, oneConnection, request } from './helpers.ts';
 
-let proxy: Proxy | undefined;
-const servers: net.Server[] = [];
-const held: net.Socket[] = [];
+const fx = useFixture();
 
-async function pool(strategy: StrategyName, weights: number[], seed = 1): Promise<number> {
+/** Backends a, b, c... with these weights; answers are held until the test releases them. */
+async function pool(strategy: StrategyName, weights: number[], seed = 1) {
+  const held = new Map<string, http.ServerResponse[]>();
+  const arrivals = new EventEmitter();
   const backends = [];
   for (const [i, weight] of weights.entries()) {
-    const { server, port } = await listen(namedBackend('abcde'[i]!));
-    servers.push(server);
-    backends.push({ address: { host: '127.0.0.1', port }, weight, maxFails: 1, failTimeoutMs: 10_000 });
+    const name = 'abcde'[i]!;
+    held.set(name, []);
+    const server = namedBackend(name, (req, res) => {
+      req.resume();
+      if (req.url !== '/hold') return res.end(name);
+      held.get(name)!.push(res);
+      arrivals.emit('held', name);
+    });
+    backends.push({ address: await fx.backend(server), weight });
   }
-  proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 },
-    strategy,
-    connectTimeoutMs: 5000,
-    backends,
-    log: new LogWatcher().log,
-    random: seededRandom(seed),
-  });
-  return proxy.address.port;
-}
-
-/** Sends n connections one after another and returns who answered each. */
-async function sequence(port: number, n: number): Promise<string> {
-  let names = '';
-  for (let i = 0; i < n; i++) names += (await ask(port)).slice(0, 1);
-  return names;
+  const { port, proxy } = await fx.proxy({ strategy, backends }, seed);
+  const agent = fx.agent(oneConnection());
+  return {
+    port,
+    proxy,
+    /** Who answers n requests sent one after another on one keep-alive connection. */
+    async sequence(n: number): Promise<string> {
+      let names = '';
+      for (let i = 0; i < n; i++) names += (await request(port, { agent })).body.toString();
+      return names;
+    },
+    /** Sends a request that its backend holds; resolves once it has arrived there. */
+    async hold(): Promise<{ name: string; answered: Promise<unknown> }> {
+      const arrived = once(arrivals, 'held');
+      const answered = request(port, { path: '/hold' });
+      const [name] = (await arrived) as [string];
+      return { name, answered };
+    },
+    release(name: string) {
+      for (const res of held.get(name)!.splice(0)) res.end(name);
+    },
+    releaseAll() {
+      for (const name of held.keys()) this.release(name);
+    },
+  };
 }
 
 function tally(names: string[]): Record<string, number> {
@@ -40,74 +56,41 @@ function tally(names: string[]): Record<string, number> {
   return counts;
 }
 
-afterEach(async () => {
-  for (const socket of held.splice(0)) socket.end();
-  await proxy!.whenIdle();
-  expect(proxy!.openSockets()).toBe(0);
-  await proxy!.close(1000);
-  await Promise.all(servers.splice(0).map(shut));
-});
-
-describe('part 3: strategies over real connections', () => {
-  it('round-robin with weights 5,1,1 gives a a b a c a a, as nginx does', async () => {
-    const port = await pool('round-robin', [5, 1, 1]);
-    expect(await sequence(port, 14)).toBe('aabacaa'.repeat(2));
-  });
-
-  it('round-robin with equal weights takes turns', async () => {
-    const port = await pool('round-robin', [1, 1, 1]);
-    expect(await sequence(port, 6)).toBe('abcabc');
+describe('part 4: strategies balance requests, even on one keep-alive connection', () => {
+  it('round-robin with weights 5,1,1 gives a a b a c a a, request by request', async () => {
+    const p = await pool('round-robin', [5, 1, 1]);
+    expect(await p.sequence(14)).toBe('aabacaa'.repeat(2));
   });
 
   it('random follows the weights (3:1) with a seeded generator', async () => {
-    const port = await pool('random', [3, 1], 42);
-    const counts = tally([...(await sequence(port, 200))]);
-    // Expected 150 a / 50 b; a fair coin would be far outside these bounds.
+    const p = await pool('random', [3, 1], 42);
+    const counts = tally([...(await p.sequence(200))]);
     expect(counts.a).toBeGreaterThanOrEqual(130);
     expect(counts.a).toBeLessThanOrEqual(170);
-    expect(counts.a! + counts.b!).toBe(200);
   });
 
-  it('least-connections sends each new connection to the least busy backend', async () => {
-    const port = await pool('least-connections', [1, 1, 1]);
-    const first = [await hold(port), await hold(port), await hold(port)];
-    held.push(...first.map((h) => h.socket));
+  it('least-connections counts requests in flight', async () => {
+    const p = await pool('least-connections', [1, 1, 1]);
+    const first = [await p.hold(), await p.hold(), await p.hold()];
     expect(first.map((h) => h.name).sort()).toEqual(['a', 'b', 'c']);
 
-    // b's connection ends: b now has 0 active, the others 1, so b must get the next one.
-    const onB = first.find((h) => h.name === 'b')!.socket;
-    onB.end();
-    await once(onB, 'close');
-    expect(proxy!.pool.backends[1]!.active).toBe(0);
-    const next = await hold(port);
-    held.push(next.socket);
+    p.release('b');
+    await first.find((h) => h.name === 'b')!.answered; // b has no request in flight now
+    const next = await p.hold();
     expect(next.name).toBe('b');
+    p.releaseAll();
+    await Promise.all([...first, next].map((h) => h.answered));
   });
 
-  it('least-connections respects weights (2:1 means twice the connections)', async () => {
-    const port = await pool('least-connections', [2, 1]);
-    const names: string[] = [];
-    for (let i = 0; i < 9; i++) {
-      const h = await hold(port);
-      held.push(h.socket);
-      names.push(h.name);
-    }
-    expect(tally(names)).toEqual({ a: 6, b: 3 });
-  });
-
-  it('power-of-two keeps held connections evenly spread', async () => {
-    const port = await pool('power-of-two', [1, 1, 1], 7);
-    const names: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      const h = await hold(port);
-      held.push(h.socket);
-      names.push(h.name);
-    }
-    // Two random draws and the less busy one wins: no backend strays far from 10.
-    // Over seeds 1-200, plain random lands outside 9..11 for 167 seeds, power-of-two for 3.
-    for (const count of Object.values(tally(names))) {
+  it('power-of-two keeps requests in flight evenly spread', async () => {
+    const p = await pool('power-of-two', [1, 1, 1], 7);
+    const holds = [];
+    for (let i = 0; i < 30; i++) holds.push(await p.hold());
+    for (const count of Object.values(tally(holds.map((h) => h.name)))) {
       expect(count).toBeGreaterThanOrEqual(9);
       expect(count).toBeLessThanOrEqual(11);
     }
+    p.releaseAll();
+    await Promise.all(holds.map((h) => h.answered));
   });
 });

@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, listen, listeningPort, readAll, request, run, shut, waitForOutput } from './helpers.ts';
+import { listen, listeningPort, request, run, shut, waitForOutput } from './helpers.ts';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
-describe('part 3: command line', () => {
+describe('part 4: command line', () => {
   it.each([
     [[], /--listen is required/],
     [['--listen', '127.0.0.1:0'], /--backend is required/],
@@ -22,6 +22,8 @@ describe('part 3: command line', () => {
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--bogus'], /Unknown option '--bogus'/],
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--strategy', 'fastest'], /--strategy: must be one of round-robin, random, least-connections, power-of-two, got "fastest"/],
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--connect-timeout', 'soon'], /--connect-timeout: must be a positive integer, got "soon"/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--response-timeout', '0'], /--response-timeout: must be a positive integer, got 0/],
+    [['--config', 'x.json', '--keepalive-timeout', '5'], /--keepalive-timeout cannot be combined with --config/],
     [['--config', 'x.json', '--backend', '127.0.0.1:80'], /--backend cannot be combined with --config/],
     [['--config', '/nonexistent/lb.json'], /cannot read config \/nonexistent\/lb.json: ENOENT/],
   ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
@@ -45,17 +47,16 @@ describe('part 3: command line', () => {
     expect(await proc.exit).toEqual({ code: 0, signal: null });
   });
 
-  it('on SIGTERM refuses new clients, finishes the open exchange, then exits 0', async () => {
-    let held!: (socket: net.Socket) => void;
-    const heldAtBackend = new Promise<net.Socket>((resolve) => (held = resolve));
-    const { server, port: backendPort } = await listen(net.createServer((socket) => socket.once('data', () => held(socket))));
+  it('on SIGTERM refuses new clients, finishes the request in flight, then exits 0', async () => {
+    let held!: (res: http.ServerResponse) => void;
+    const heldAtBackend = new Promise<http.ServerResponse>((resolve) => (held = resolve));
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => held(res)));
     servers.push(server);
     const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`]);
     const port = await listeningPort(proc);
 
-    const client = await connect(port);
-    client.write('hello');
-    const backendSide = await heldAtBackend; // an exchange is in flight
+    const answer = request(port);
+    const res = await heldAtBackend; // a request is in flight
 
     proc.child.kill('SIGTERM');
     await waitForOutput(proc, /shutting down/);
@@ -63,9 +64,8 @@ describe('part 3: command line', () => {
     const [err] = (await once(late, 'error')) as [NodeJS.ErrnoException];
     expect(err.code).toBe('ECONNREFUSED');
 
-    backendSide.end('goodbye');
-    client.end();
-    expect((await readAll(client)).toString()).toBe('goodbye');
+    res.end('goodbye');
+    expect((await answer).body.toString()).toBe('goodbye');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
   });
 
@@ -74,7 +74,14 @@ describe('part 3: command line', () => {
   it.each([
     ['{ "listen": ', /not valid JSON/],
     [[1, 2], /^error: config .*: must be an object, got \[1,2\]/m],
-    [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, strategy, connectTimeoutMs, backends, healthCheck\)/],
+    [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, strategy, backends, upstreams, virtualHosts, healthCheck, connectTimeoutMs/],
+    [{ ...good, responseTimeoutMs: 0 }, /responseTimeoutMs: must be a positive integer, got 0/],
+    [{ ...good, upstreams: { default: { backends: [{ address: '127.0.0.1:1' }] } } }, /upstreams\.default: this name is taken/],
+    [{ ...good, upstreams: { api: { backends: [] } } }, /upstreams\.api\.backends: must name at least one backend/],
+    [{ ...good, virtualHosts: [{ serverNames: ['a.example'], upstream: 'api' }] }, /virtualHosts\[0\]\.upstream: must name an upstream \(default\), got "api"/],
+    [{ ...good, virtualHosts: [{ serverNames: ['a b'], upstream: 'default' }] }, /virtualHosts\[0\]\.serverNames\[0\]: must be a host name/],
+    [{ ...good, backendKeepAlive: { maxIdel: 3 } }, /backendKeepAlive\.maxIdel: unknown key/],
+    [{ ...good, limits: { headerBytes: 'big' } }, /limits\.headerBytes: must be a positive integer, got "big"/],
     [{ ...good, strategy: 'fastest' }, /strategy: must be one of round-robin, random, least-connections, power-of-two, got "fastest"/],
     [{ ...good, backends: [] }, /backends: must name at least one backend/],
     [{ listen: '127.0.0.1:0' }, /backends: must be a list of backends, got nothing/],

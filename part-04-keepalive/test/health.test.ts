@@ -1,137 +1,109 @@
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../src/proxy.ts';
-import type { HealthCheckConfig } from '../src/config.ts';
-import { ask, connect, freePort, listen, LogWatcher, namedBackend, readAll, shut, stalledBackend } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { useFixture } from './fixture.ts';
+import { freePort, namedBackend, oneConnection, request, stalledBackend } from './helpers.ts';
 
-let proxy: Proxy | undefined;
-let logs: LogWatcher;
-let clock = 0; // the proxy's clock for passive health; tests move it by hand
-const servers: net.Server[] = [];
+const fx = useFixture();
 const FAIL_TIMEOUT = 10_000;
 
-/** Starts the proxy over the given ports, named a, b, c... in order. */
-async function proxyOver(ports: number[], healthCheck?: HealthCheckConfig, connectTimeoutMs = 5000): Promise<number> {
-  logs = new LogWatcher();
-  proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 },
-    strategy: 'round-robin',
-    connectTimeoutMs,
-    backends: ports.map((port) => ({
-      address: { host: '127.0.0.1', port },
-      weight: 1,
-      maxFails: 1,
-      failTimeoutMs: FAIL_TIMEOUT,
-    })),
-    log: logs.log,
-    now: () => clock,
-    ...(healthCheck && { healthCheck }),
+describe('part 4: health and retries, per request', () => {
+  it('retries a refused connect on the next backend, even for a POST with a body', async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const server = namedBackend('b', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(`b got ${Buffer.concat(chunks)}`));
+    });
+    const { port, logs } = await fx.proxy({ backends: [{ address: dead }, { address: await fx.backend(server) }] });
+
+    // Nothing reached the refusing backend, so even a POST is safe to send elsewhere.
+    const reply = await request(port, { method: 'POST', body: 'order #1' });
+
+    expect(reply.body.toString()).toBe('b got order #1');
+    expect(logs.count(/marked down for 10000 ms: 1 failure\(s\)/)).toBe(1);
   });
-  return proxy.address.port;
-}
 
-async function start(name: string, port = 0): Promise<number> {
-  const { server, port: bound } = await listen(namedBackend(name), port);
-  servers.push(server);
-  return bound;
-}
+  it('retries an idempotent request on another backend when the first resets before answering', async () => {
+    const resetting = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const { port } = await fx.proxy({
+      backends: [{ address: await fx.backend(resetting) }, { address: await fx.backend(namedBackend('b')) }],
+    });
+    expect((await request(port, { path: '/page' })).body.toString()).toBe('b GET /page');
+  });
 
-async function stop(port: number): Promise<void> {
-  const index = servers.findIndex((s) => (s.address() as net.AddressInfo | null)?.port === port);
-  const [server] = servers.splice(index, 1);
-  await shut(server!);
-}
-
-afterEach(async () => {
-  await proxy!.whenIdle();
-  expect(proxy!.openSockets()).toBe(0);
-  await proxy!.close(1000);
-  await Promise.all(servers.splice(0).map(shut));
-});
-
-describe('part 3: health and retries', () => {
-  it('retries a refused connect on the next backend; clients see no failure and lose no bytes', async () => {
-    const dead = await freePort();
-    const port = await proxyOver([dead, await start('b'), await start('c')]);
-
-    const answers = [];
-    for (let i = 0; i < 6; i++) answers.push(await ask(port, `hello ${i}`));
-
-    // The first client was sent to a, refused, retried on b: its bytes waited and arrived.
-    expect(answers).toEqual(['b:hello 0', 'c:hello 1', 'b:hello 2', 'c:hello 3', 'b:hello 4', 'c:hello 5']);
-    expect(logs.count(/marked down/)).toBe(1);
-    expect(logs.lines[0]).toMatch(
-      new RegExp(`^backend 127\\.0\\.0\\.1:${dead} marked down for 10000 ms: 1 failed connect\\(s\\) .*ECONNREFUSED`),
-    );
+  it('does not retry a POST whose request went out before the backend reset: 502', async () => {
+    let posts = 0;
+    const resetting = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const counting = namedBackend('b', (req, res) => {
+      posts++;
+      req.resume();
+      res.end('charged');
+    });
+    const { port } = await fx.proxy({
+      backends: [{ address: await fx.backend(resetting) }, { address: await fx.backend(counting) }],
+    });
+    // Round-robin sends the first request to the resetting backend.
+    expect((await request(port, { method: 'POST', path: '/charge' })).status).toBe(502);
+    expect(posts).toBe(0);
   });
 
   it('tries a downed backend again after fail_timeout, and keeps it if it answers', async () => {
     const aPort = await freePort();
-    const port = await proxyOver([aPort, await start('b')]);
-    expect(await ask(port)).toBe('b:'); // a refused, marked down; b answered
+    const { port, clock, logs } = await fx.proxy({
+      backends: [{ address: `127.0.0.1:${aPort}` }, { address: await fx.backend(namedBackend('b')) }],
+    });
+    const agent = fx.agent(oneConnection());
+    const ask = async () => (await request(port, { agent })).body.toString();
+    expect(await ask()).toBe('b GET /'); // a refused, marked down; b answered
 
-    await start('a', aPort);
-    clock += FAIL_TIMEOUT - 1;
-    expect(await ask(port)).toBe('b:'); // still inside fail_timeout: a is skipped
-    clock += 2;
-    // a is back on probation; smooth round-robin gives it its turn on the second client.
-    expect([await ask(port), await ask(port), await ask(port)]).toEqual(['b:', 'a:', 'b:']);
+    await fx.backend(namedBackend('a'), aPort);
+    clock.now += FAIL_TIMEOUT - 1;
+    expect(await ask()).toBe('b GET /');
+    clock.now += 2;
+    expect([await ask(), await ask(), await ask()]).toEqual(['b GET /', 'a GET /', 'b GET /']);
     expect(logs.count(/fail timeout over: trying it again/)).toBe(1);
-    expect(logs.count(/is up again: trial connect succeeded/)).toBe(1);
+    expect(logs.count(/is up again: trial request succeeded/)).toBe(1);
   });
 
-  it('sends a backend that fails its trial straight back down', async () => {
+  it('answers 503 while every backend is down, and recovers when one returns', async () => {
     const aPort = await freePort();
-    const port = await proxyOver([aPort, await start('b')]);
-    expect(await ask(port)).toBe('b:');
-    clock += FAIL_TIMEOUT + 1;
-    // a is on probation; its turn comes on the second client, whose retry goes to b.
-    expect([await ask(port), await ask(port)]).toEqual(['b:', 'b:']);
-    expect(logs.count(/marked down/)).toBe(2);
-    expect(logs.lines.at(-1)).toMatch(/its trial connect failed/);
+    const { port, clock } = await fx.proxy({ backends: [{ address: `127.0.0.1:${aPort}` }] });
+
+    expect((await request(port)).status).toBe(502);
+    expect((await request(port)).status).toBe(503);
+
+    await fx.backend(namedBackend('a'), aPort);
+    clock.now += FAIL_TIMEOUT + 1;
+    expect((await request(port)).body.toString()).toBe('a GET /');
   });
 
-  it('closes clients at once when every backend is down, and recovers when one returns', async () => {
-    const aPort = await freePort();
-    const bPort = await freePort();
-    const port = await proxyOver([aPort, bPort]);
+  it('active checks take a dead backend out and bring it back', async () => {
+    const a = await fx.backend(namedBackend('a'));
+    const b = await fx.backend(namedBackend('b'));
+    const { port, logs } = await fx.proxy({
+      backends: [{ address: a }, { address: b }],
+      healthCheck: { intervalMs: 20, timeoutMs: 500, rise: 2, fall: 2 },
+    });
+    const ask = async () => (await request(port)).body.toString();
 
-    const first = await connect(port);
-    first.end('anyone?');
-    expect((await readAll(first)).length).toBe(0); // both tried, both refused, client closed
-    const second = await connect(port);
-    second.end('anyone now?');
-    expect((await readAll(second)).length).toBe(0); // both down: closed without trying
-    expect(logs.count(/no healthy backend/)).toBe(1); // one line per outage, not per client
+    await fx.stop(b);
+    await logs.waitFor(/marked down by health check: 2 failed probes/);
+    expect([await ask(), await ask(), await ask()]).toEqual(['a GET /', 'a GET /', 'a GET /']);
 
-    await start('b', bPort);
-    clock += FAIL_TIMEOUT + 1;
-    expect(await ask(port, 'back?')).toBe('b:back?');
-    expect(logs.count(/serving clients again/)).toBe(1);
-  });
-
-  it('active checks take a dead backend out and bring it back (fall 2, rise 2)', async () => {
-    const aPort = await start('a');
-    const bPort = await start('b');
-    const port = await proxyOver([aPort, bPort], { intervalMs: 20, timeoutMs: 500, rise: 2, fall: 2 });
-
-    await stop(bPort);
-    await logs.waitFor(/backend 127\.0\.0\.1:\d+ marked down by health check: 2 failed probes/);
-    // Only a is in rotation now; no client even tries b.
-    expect([await ask(port), await ask(port), await ask(port)]).toEqual(['a:', 'a:', 'a:']);
-    expect(logs.count(/marked down for/)).toBe(0);
-
-    await start('b', bPort);
+    await fx.backend(namedBackend('b'), Number(b.split(':')[1]));
     await logs.waitFor(/marked up by health check: 2 good probes/);
-    expect([await ask(port), await ask(port)].sort()).toEqual(['a:', 'b:']);
+    expect([await ask(), await ask()].sort()).toEqual(['a GET /', 'b GET /']);
   });
 
-  it('gives up on a connect that hangs after connectTimeoutMs and retries elsewhere', async () => {
+  it('gives up on a hanging connect after connectTimeoutMs and uses the next backend', async () => {
     const stalled = await stalledBackend();
     try {
-      const port = await proxyOver([stalled.port, await start('b')], undefined, 200);
-      expect(await ask(port, 'patience')).toBe('b:patience');
-      expect(logs.lines[0]).toMatch(/marked down for 10000 ms: .*connect timed out after 200 ms/);
+      const { port, logs } = await fx.proxy({
+        backends: [{ address: `127.0.0.1:${stalled.port}` }, { address: await fx.backend(namedBackend('b')) }],
+        connectTimeoutMs: 150,
+      });
+      expect((await request(port)).body.toString()).toBe('b GET /');
+      expect(logs.lines[0]).toMatch(/marked down for 10000 ms: .*connect timed out after 150 ms/);
     } finally {
       await stalled.release();
     }

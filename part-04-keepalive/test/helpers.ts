@@ -7,16 +7,24 @@ import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
+const connections = new WeakMap<net.Server, Set<net.Socket>>();
+
 /** Starts a server on 127.0.0.1 (port 0 picks a free one) and returns it with its port. */
 export async function listen<T extends net.Server>(server: T, port = 0): Promise<{ server: T; port: number }> {
+  const open = new Set<net.Socket>();
+  connections.set(server, open);
+  server.on('connection', (socket: net.Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
   server.listen(port, '127.0.0.1');
   await once(server, 'listening');
   return { server, port: (server.address() as net.AddressInfo).port };
 }
 
-/** Closes a server and every connection it still has. */
+/** Closes a server and every connection it still has (upgraded ones included). */
 export async function shut(server: net.Server): Promise<void> {
-  if (server instanceof http.Server) server.closeAllConnections();
+  for (const socket of connections.get(server) ?? []) socket.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 

@@ -24,8 +24,16 @@ export function upgradeRequested(head: RequestHead): string | undefined {
 }
 
 /** The request head we send to a backend: always HTTP/1.1, keep-alive, with forwarding fields. */
-export function backendRequestHead(head: RequestHead, clientIp: string, framing: Framing, upgrade: string | undefined): Buffer {
+export function backendRequestHead(
+  head: RequestHead,
+  clientIp: string,
+  framing: Framing,
+  upgrade: string | undefined,
+  backendName: string,
+): Buffer {
   const fields = endToEnd(head.headers).filter(([name]) => !/^x-forwarded-(for|proto|host)$/i.test(name));
+  // HTTP/1.0 allows a request without Host; the HTTP/1.1 request we send must have one.
+  if (headerValues(head.headers, 'host').length === 0) fields.unshift(['host', backendName]);
   const priorFor = headerValues(head.headers, 'x-forwarded-for');
   fields.push(['x-forwarded-for', [...priorFor, clientIp].join(', ')]);
   fields.push(['x-forwarded-proto', 'http']);
