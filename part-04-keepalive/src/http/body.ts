@@ -55,7 +55,10 @@ function contentLength(values: string[], status: number): number {
 }
 
 type ChunkedState = 'size' | 'data' | 'data-crlf' | 'trailers' | 'done';
-const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,15})[ \t]*(?:;[\t\x20-\x7e]*)?$/;
+// chunk-size, then extensions ";name" or ";name=value" (token or quoted string), no spaces.
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
+const CHUNK_SIZE_LINE = new RegExp(`^([0-9a-fA-F]{1,15})(?:;${TOKEN}(?:=(?:${TOKEN}|${QUOTED}))?)*$`);
 const TRAILER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_LINE = 4096;
 const MAX_TRAILERS = 16384;

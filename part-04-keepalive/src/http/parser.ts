@@ -33,8 +33,17 @@ export const DEFAULT_LIMITS: HeadLimits = { requestLineBytes: 8192, headerBytes:
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible characters, spaces, tabs and obs-text; never CTLs such as NUL, CR, LF.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+// Request targets: the characters RFC 3986 allows in a URI, without the fragment's '#'.
+const REQUEST_TARGET = /^[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+// Methods we forward: HTTP's own and the registered WebDAV ones. Anything else gets 501,
+// as RFC 9110 9.1 suggests, rather than reaching a backend that may read it differently.
+const METHODS = new Set([
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
+  'ACL', 'BIND', 'CHECKOUT', 'COPY', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE',
+  'NOTIFY', 'PROPFIND', 'PROPPATCH', 'PURGE', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'UNBIND', 'UNLINK',
+  'UNLOCK', 'UNSUBSCRIBE',
+]);
 
 /**
  * Looks for a complete request head at the start of buf. Returns the head and its length in
@@ -111,7 +120,12 @@ function requestLine(line: string): Omit<RequestHead, 'headers'> {
   const [method, target, version] = parts as [string, string, string];
   if (!TOKEN.test(method)) throw new HttpError(400, 'invalid method');
   if (!REQUEST_TARGET.test(target)) throw new HttpError(400, 'invalid request target');
+  // origin-form "/path", absolute-form "http://host/path", or "*"; nothing else (RFC 9112 3.2).
+  if (!(target.startsWith('/') || target === '*' || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target))) {
+    throw new HttpError(400, 'request target must start with "/", be "*", or be an absolute URI');
+  }
   if (method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by this proxy');
+  if (!METHODS.has(method)) throw new HttpError(501, `unknown method ${method}`);
   if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
   if (/^HTTP\/\d\.\d$/.test(version)) throw new HttpError(505, `${version} is not supported`);
   throw new HttpError(400, 'invalid HTTP version');
