@@ -143,4 +143,15 @@ describe('part 4: differential test against llhttp', () => {
     expect(tally.bothReject).toBeGreaterThan(50);
     console.log(`differential: ${JSON.stringify(tally)}`);
   });
+
+  it('parses a head that arrives one byte at a time exactly as one that arrives whole', () => {
+    for (let n = 0; n < 20; n++) {
+      const text = validRequest();
+      const bytes = Buffer.from(text, 'latin1');
+      const whole = parseRequestHead(bytes);
+      // Every proper prefix that ends inside the head must ask for more, never fail or guess.
+      for (let i = 1; i < whole!.length; i++) expect(parseRequestHead(bytes.subarray(0, i))).toBeUndefined();
+      expect(parseRequestHead(bytes.subarray(0, whole!.length))).toEqual(whole);
+    }
+  });
 });

@@ -84,6 +84,24 @@ describe('part 4: keep-alive and the backend pool', () => {
     expect(logs.count(/marked down/)).toBe(0); // a stale socket is not the backend's fault
   });
 
+  it('reads a request whose head and body arrive one byte at a time', async () => {
+    const server = namedBackend('a', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(`a got ${Buffer.concat(chunks)}`));
+    });
+    const { port } = await fx.proxy({ backends: [{ address: await fx.backend(server) }] });
+    const client = await connect(port);
+    client.setNoDelay(true);
+
+    for (const byte of `POST /slow HTTP/1.1\r\n${H}Content-Length: 5\r\nConnection: close\r\n\r\nhello`) {
+      await new Promise((resolve) => client.write(byte, resolve)); // one write, and segment, per byte
+    }
+
+    expect((await readAll(client)).toString()).toMatch(/\r\n\r\na got hello$/);
+    client.destroy();
+  });
+
   it('answers pipelined requests in order', async () => {
     const server = namedBackend('a', (req, res) => {
       req.resume();
