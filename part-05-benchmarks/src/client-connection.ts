@@ -1,0 +1,172 @@
+// One client connection: read a request head, run its exchange, then wait for the next request
+// (keep-alive), in order even when the client sends several at once (pipelining).
+import type net from 'node:net';
+import { parseRequestHead, headerTokens, headerValues } from './http/parser.ts';
+import { requestFraming } from './http/body.ts';
+import { upgradeRequested } from './http/headers.ts';
+import { errorResponse, HttpError } from './http/errors.ts';
+import { Exchange, type ExchangeContext, type Upstream } from './exchange.ts';
+import type { VirtualHosts } from './virtual-hosts.ts';
+
+export interface ClientContext extends ExchangeContext {
+  hosts: VirtualHosts;
+  upstreams: Map<string, Upstream>;
+  /** Counts requests, for stats. */
+  onRequest: () => void;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** How long we keep reading (and dropping) a client's bytes after we said we are closing. */
+const LINGER_MS = 2000;
+
+export class ClientConnection {
+  private buffer: Buffer = EMPTY;
+  private exchange: Exchange | undefined;
+  private requests = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private waitingFor: 'request' | 'head' | undefined;
+  private clientEnded = false;
+  private closing = false;
+  private stopping = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly ctx: ClientContext,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', () => {}); // 'close' follows, and cleans up
+    socket.once('close', this.onClose);
+    this.next();
+  }
+
+  /** Graceful shutdown: close now if idle, else after the response in flight. */
+  shutdown(): void {
+    this.stopping = true;
+    if (!this.exchange && this.buffer.length === 0) this.socket.destroy();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closing) return; // lingering: read and drop
+    if (this.exchange && !this.exchange.requestDone) return this.exchange.clientBytes(chunk);
+    this.buffer = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
+    if (this.exchange) this.socket.pause(); // a pipelined request waits for the one before it
+    else this.next();
+  };
+
+  /** Parses the next request from the buffer, or waits for one. */
+  private next(): void {
+    if (this.buffer.length === 0) {
+      if (this.clientEnded || this.stopping) return this.close();
+      // Idle between requests: nginx's keepalive_timeout.
+      return this.setTimer('request', this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
+    }
+    // A request has begun: all of its head must arrive in time (client_header_timeout, slowloris).
+    if (this.waitingFor !== 'head') {
+      this.setTimer('head', this.ctx.config.clientHeaderTimeoutMs, () =>
+        this.reject(new HttpError(408, 'request head not received in time')),
+      );
+    }
+    try {
+      const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
+      if (!parsed) {
+        if (this.clientEnded) this.close(); // the client gave up mid-head
+        return;
+      }
+      this.clearTimer();
+      const { head } = parsed;
+      const framing = requestFraming(head);
+      const upstreamName = this.ctx.hosts.route(headerValues(head.headers, 'host')[0]);
+      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head.headers, 'host')[0] ?? ''}"`);
+      this.requests++;
+      this.ctx.onRequest();
+      const keepAlive =
+        head.version === '1.1' &&
+        !headerTokens(head.headers, 'connection').includes('close') &&
+        this.requests < this.ctx.config.keepAliveRequests &&
+        !this.stopping;
+      const initial = this.buffer.subarray(parsed.length);
+      this.buffer = EMPTY;
+      this.exchange = new Exchange(this.socket, head, framing, this.ctx.upstreams.get(upstreamName)!, keepAlive, upgradeRequested(head), this.ctx, {
+        requestDone: (rest) => {
+          this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
+          if (rest.length > 0) this.socket.pause();
+        },
+        finished: ({ keepClient, upgraded }) => {
+          this.exchange = undefined;
+          if (upgraded) return;
+          if (!keepClient || this.stopping) return this.close();
+          this.socket.resume();
+          this.next();
+        },
+        takeClient: () => {
+          this.detach();
+          const early = this.buffer;
+          this.buffer = EMPTY;
+          return early;
+        },
+      });
+      this.exchange.start(initial);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      this.reject(err);
+    }
+  }
+
+  /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
+  private reject(err: HttpError): void {
+    this.clearTimer();
+    if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
+    this.close();
+  }
+
+  /** Ends our side, then reads and drops until the client closes or LINGER_MS passes. */
+  private close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.buffer = EMPTY;
+    this.socket.end();
+    this.socket.resume();
+    this.setTimer(undefined, LINGER_MS, () => this.socket.destroy());
+  }
+
+  private readonly onEnd = (): void => {
+    this.clientEnded = true;
+    if (this.closing) {
+      this.socket.destroy();
+      return;
+    }
+    // A request body cut short by FIN cannot be completed.
+    if (this.exchange && !this.exchange.requestDone) {
+      this.exchange.abort();
+      this.socket.destroy();
+      return;
+    }
+    if (!this.exchange) this.next();
+  };
+
+  private readonly onClose = (): void => {
+    this.clearTimer();
+    this.exchange?.abort();
+  };
+
+  /** For an upgrade: the tunnel takes the socket over. */
+  private detach(): void {
+    this.clearTimer();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onClose);
+  }
+
+  private setTimer(what: 'request' | 'head' | undefined, ms: number, fire: () => void): void {
+    this.clearTimer();
+    this.waitingFor = what;
+    this.timer = setTimeout(fire, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.waitingFor = undefined;
+  }
+}

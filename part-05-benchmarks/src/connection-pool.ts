@@ -1,0 +1,81 @@
+// Idle keep-alive connections to backends, so a request need not pay for a new TCP connection.
+// nginx: `keepalive 32;` inside an upstream block.
+import net from 'node:net';
+import type { Backend } from './pool.ts';
+import type { SocketTracker } from './sockets.ts';
+import type { BackendKeepAliveConfig } from './config.ts';
+
+export interface BackendConnection {
+  readonly socket: net.Socket;
+  readonly backend: Backend;
+  /** Requests sent on this connection so far. */
+  requests: number;
+  /** Whether it came from the idle pool (and so may have been closed by the backend meanwhile). */
+  reused: boolean;
+}
+
+export class ConnectionPool {
+  private readonly idle = new Map<Backend, BackendConnection[]>();
+  opened = 0;
+
+  constructor(
+    private readonly settings: BackendKeepAliveConfig,
+    private readonly sockets: SocketTracker,
+  ) {}
+
+  /** The most recently used idle connection to this backend, if any. */
+  takeIdle(backend: Backend): BackendConnection | undefined {
+    const conn = this.idle.get(backend)?.pop();
+    if (!conn) return undefined;
+    conn.socket.setTimeout(0);
+    conn.socket.removeAllListeners('data');
+    conn.socket.removeAllListeners('timeout');
+    conn.reused = true;
+    return conn;
+  }
+
+  /** A new connection; the caller waits for 'connect' or 'error'. */
+  open(backend: Backend): BackendConnection {
+    this.opened++;
+    const socket = this.sockets.track(
+      net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
+    );
+    socket.on('error', () => {}); // reported to whoever uses it through 'close'
+    socket.once('close', () => this.forget(backend, socket));
+    return { socket, backend, requests: 0, reused: false };
+  }
+
+  /** Returns a connection after a complete exchange; closes it if it cannot be kept. */
+  release(conn: BackendConnection): void {
+    const list = this.idle.get(conn.backend) ?? [];
+    const { socket } = conn;
+    if (list.length >= this.settings.maxIdle || conn.requests >= this.settings.maxRequests || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
+    socket.removeAllListeners('drain');
+    socket.resume();
+    // An idle connection should say nothing. Bytes or a FIN mean it is no longer usable.
+    socket.on('data', () => socket.destroy());
+    socket.once('end', () => socket.destroy());
+    socket.setTimeout(this.settings.idleTimeoutMs, () => socket.destroy());
+    list.push(conn);
+    this.idle.set(conn.backend, list);
+  }
+
+  idleCount(backend: Backend): number {
+    return this.idle.get(backend)?.length ?? 0;
+  }
+
+  closeIdle(): void {
+    for (const list of this.idle.values()) for (const conn of list.splice(0)) conn.socket.destroy();
+  }
+
+  private forget(backend: Backend, socket: net.Socket): void {
+    const list = this.idle.get(backend);
+    const at = list?.findIndex((c) => c.socket === socket) ?? -1;
+    if (at >= 0) list!.splice(at, 1);
+  }
+}

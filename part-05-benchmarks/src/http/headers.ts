@@ -1,0 +1,72 @@
+// What a proxy changes in the heads it forwards: hop-by-hop fields out, forwarding fields in,
+// and framing fields of our own.
+import type { Framing } from './body.ts';
+import { headerTokens, headerValues, type Header, type RequestHead, type ResponseHead } from './parser.ts';
+
+/** Fields that describe one connection, never the message (RFC 9110 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export const VIA = '1.1 lb-from-scratch';
+
+/** Drops hop-by-hop fields and every field the Connection header names. */
+export function endToEnd(headers: Header[]): Header[] {
+  const named = new Set(headerTokens(headers, 'connection'));
+  return headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !HOP_BY_HOP.has(lower) && !named.has(lower);
+  });
+}
+
+/** The Upgrade protocol a request asks for (Connection: upgrade + Upgrade: x), if any. */
+export function upgradeRequested(head: RequestHead): string | undefined {
+  const upgrade = headerValues(head.headers, 'upgrade')[0];
+  return upgrade !== undefined && headerTokens(head.headers, 'connection').includes('upgrade') ? upgrade : undefined;
+}
+
+/** The request head we send to a backend: always HTTP/1.1, keep-alive, with forwarding fields. */
+export function backendRequestHead(
+  head: RequestHead,
+  clientIp: string,
+  framing: Framing,
+  upgrade: string | undefined,
+  backendName: string,
+): Buffer {
+  const fields = endToEnd(head.headers).filter(([name]) => !/^x-forwarded-(for|proto|host)$/i.test(name));
+  // HTTP/1.0 allows a request without Host; the HTTP/1.1 request we send must have one.
+  if (headerValues(head.headers, 'host').length === 0) fields.unshift(['host', backendName]);
+  const priorFor = headerValues(head.headers, 'x-forwarded-for');
+  fields.push(['x-forwarded-for', [...priorFor, clientIp].join(', ')]);
+  fields.push(['x-forwarded-proto', 'http']);
+  const host = headerValues(head.headers, 'host')[0];
+  if (host !== undefined) fields.push(['x-forwarded-host', host]);
+  appendVia(fields, head.headers);
+  // Content-Length stays as received; a chunked body is re-chunked by us.
+  if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
+  if (upgrade !== undefined) fields.push(['connection', 'upgrade'], ['upgrade', upgrade]);
+  return serialize(`${head.method} ${head.target} HTTP/1.1`, fields);
+}
+
+/**
+ * The response head we send to the client. `framing` is how we frame the body to the client,
+ * which may differ from the backend's (a close-delimited body is re-chunked for HTTP/1.1).
+ */
+export function clientResponseHead(head: ResponseHead, framing: Framing, close: boolean): Buffer {
+  // A 101 keeps its Connection/Upgrade fields: they are what the client asked for.
+  const fields = head.status === 101 ? [...head.headers] : endToEnd(head.headers);
+  appendVia(fields, head.headers);
+  if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
+  if (close) fields.push(['connection', 'close']);
+  return serialize(`HTTP/1.1 ${head.status} ${head.reason}`, fields);
+}
+
+function appendVia(fields: Header[], original: Header[]): void {
+  const prior = headerValues(original, 'via');
+  for (let i = fields.length - 1; i >= 0; i--) if (fields[i]![0].toLowerCase() === 'via') fields.splice(i, 1);
+  fields.push(['via', [...prior, VIA].join(', ')]);
+}
+
+function serialize(startLine: string, fields: Header[]): Buffer {
+  let text = `${startLine}\r\n`;
+  for (const [name, value] of fields) text += `${name}: ${value}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}

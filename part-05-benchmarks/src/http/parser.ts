@@ -1,0 +1,167 @@
+// A strict HTTP/1.1 message-head parser (RFC 9112). It reads heads from bytes that arrive in
+// any pieces, and rejects anything ambiguous instead of guessing.
+import { HttpError } from './errors.ts';
+
+export type Header = [name: string, value: string];
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: '1.0' | '1.1';
+  headers: Header[];
+}
+
+export interface ResponseHead {
+  version: '1.0' | '1.1';
+  status: number;
+  reason: string;
+  headers: Header[];
+}
+
+export interface HeadLimits {
+  /** Longest request line (414 beyond it). */
+  requestLineBytes: number;
+  /** Largest header section, request line included (431 beyond it). */
+  headerBytes: number;
+  /** Most header fields (431 beyond it). */
+  headerCount: number;
+}
+
+export const DEFAULT_LIMITS: HeadLimits = { requestLineBytes: 8192, headerBytes: 16384, headerCount: 100 };
+
+// tchar from RFC 9110 5.6.2: the characters allowed in methods and field names.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible characters, spaces, tabs and obs-text; never CTLs such as NUL, CR, LF.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+// Request targets: the characters RFC 3986 allows in a URI, without the fragment's '#'.
+const REQUEST_TARGET = /^[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+// Methods we forward: HTTP's own and the registered WebDAV ones. Anything else gets 501,
+// as RFC 9110 9.1 suggests, rather than reaching a backend that may read it differently.
+const METHODS = new Set([
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
+  'ACL', 'BIND', 'CHECKOUT', 'COPY', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE',
+  'NOTIFY', 'PROPFIND', 'PROPPATCH', 'PURGE', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'UNBIND', 'UNLINK',
+  'UNLOCK', 'UNSUBSCRIBE',
+]);
+
+/**
+ * Looks for a complete request head at the start of buf. Returns the head and its length in
+ * bytes, or undefined if more bytes are needed. Throws HttpError for anything malformed.
+ */
+export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMITS): { head: RequestHead; length: number } | undefined {
+  // A few empty lines before a request are allowed (RFC 9112 2.2): some clients send a CRLF after a body.
+  let start = 0;
+  while (buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
+  if (buf[start] === 0x0d && start + 1 === buf.length) return undefined;
+
+  const lineEnd = buf.indexOf('\r\n', start);
+  if (lineEnd === -1) {
+    if (buf.length - start > limits.requestLineBytes) throw new HttpError(414, 'request line too long');
+    return undefined;
+  }
+  if (lineEnd - start > limits.requestLineBytes) throw new HttpError(414, 'request line too long');
+
+  const end = findHeadEnd(buf, lineEnd, limits);
+  if (end === undefined) return undefined;
+  const lines = splitLines(buf.toString('latin1', start, end - 4));
+  const head = { ...requestLine(lines[0]!), headers: fieldLines(lines.slice(1), limits) };
+  checkHost(head);
+  return { head, length: end };
+}
+
+/** The same for a response head from a backend (errors become 502 at the caller). */
+export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMITS): { head: ResponseHead; length: number } | undefined {
+  const firstLineEnd = buf.indexOf('\r\n');
+  if (firstLineEnd === -1) {
+    if (buf.length > limits.headerBytes) throw new HttpError(502, 'response status line too long');
+    return undefined;
+  }
+  const end = findHeadEnd(buf, firstLineEnd, limits);
+  if (end === undefined) return undefined;
+  const lines = splitLines(buf.toString('latin1', 0, end - 4));
+  const match = /^HTTP\/1\.([01]) (\d{3}) ?([\t\x20-\x7e\x80-\xff]*)$/.exec(lines[0]!);
+  if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(lines[0]!.slice(0, 80))}`);
+  return {
+    head: {
+      version: match[1] === '0' ? '1.0' : '1.1',
+      status: Number(match[2]),
+      reason: match[3]!,
+      headers: fieldLines(lines.slice(1), limits),
+    },
+    length: end,
+  };
+}
+
+/** Where the head ends (just past CRLFCRLF), or undefined if not arrived yet; enforces the size limit. */
+function findHeadEnd(buf: Buffer, from: number, limits: HeadLimits): number | undefined {
+  // Search from just before the first line's CRLF, so a head with no fields ("...\r\n\r\n") is found too.
+  const at = buf.indexOf(CRLFCRLF, from);
+  if (at === -1) {
+    if (buf.length > limits.headerBytes) throw new HttpError(431, 'header section too large');
+    return undefined;
+  }
+  if (at + 4 > limits.headerBytes) throw new HttpError(431, 'header section too large');
+  return at + 4;
+}
+
+/** Splits on CRLF; a bare CR or LF anywhere else is an error, not a line break. */
+function splitLines(text: string): string[] {
+  const lines = text.split('\r\n');
+  for (const line of lines) {
+    if (line.includes('\r') || line.includes('\n')) throw new HttpError(400, 'bare CR or LF in head');
+  }
+  return lines;
+}
+
+function requestLine(line: string): Omit<RequestHead, 'headers'> {
+  const parts = line.split(' ');
+  if (parts.length !== 3) throw new HttpError(400, 'request line must be METHOD SP TARGET SP VERSION');
+  const [method, target, version] = parts as [string, string, string];
+  if (!TOKEN.test(method)) throw new HttpError(400, 'invalid method');
+  if (!REQUEST_TARGET.test(target)) throw new HttpError(400, 'invalid request target');
+  // origin-form "/path", absolute-form "http://host/path", or "*"; nothing else (RFC 9112 3.2).
+  if (!(target.startsWith('/') || target === '*' || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target))) {
+    throw new HttpError(400, 'request target must start with "/", be "*", or be an absolute URI');
+  }
+  if (method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by this proxy');
+  if (!METHODS.has(method)) throw new HttpError(501, `unknown method ${method}`);
+  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
+  if (/^HTTP\/\d\.\d$/.test(version)) throw new HttpError(505, `${version} is not supported`);
+  throw new HttpError(400, 'invalid HTTP version');
+}
+
+function fieldLines(lines: string[], limits: HeadLimits): Header[] {
+  if (lines.length > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
+  return lines.map((line) => {
+    if (line.startsWith(' ') || line.startsWith('\t')) throw new HttpError(400, 'obsolete line folding');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new HttpError(400, 'header line without a name and colon');
+    const name = line.slice(0, colon);
+    // "Host : x" is refused: whitespace before the colon has been used to smuggle requests.
+    if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
+    return [name, value];
+  });
+}
+
+function checkHost(head: RequestHead): void {
+  const hosts = head.headers.filter(([name]) => name.toLowerCase() === 'host');
+  if (hosts.length > 1) throw new HttpError(400, 'more than one Host header');
+  if (head.version === '1.1' && hosts.length === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
+}
+
+/** All values of a header, case-insensitively. */
+export function headerValues(headers: Header[], name: string): string[] {
+  const lower = name.toLowerCase();
+  return headers.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
+}
+
+/** Comma-separated list items across all fields of that name, lower-cased, empties dropped. */
+export function headerTokens(headers: Header[], name: string): string[] {
+  return headerValues(headers, name)
+    .flatMap((v) => v.split(','))
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '');
+}

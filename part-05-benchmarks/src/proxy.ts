@@ -1,0 +1,120 @@
+// Part 4: an HTTP/1.1 load balancer. Client connections stay open across requests, every
+// request is balanced on its own, and backend connections are kept in a pool for reuse.
+import net from 'node:net';
+import { once } from 'node:events';
+import { SocketTracker } from './sockets.ts';
+import { Pool } from './pool.ts';
+import { startHealthChecks } from './health-check.ts';
+import { createStrategy, type Random } from './strategies/index.ts';
+import { ConnectionPool } from './connection-pool.ts';
+import { ClientConnection } from './client-connection.ts';
+import { VirtualHosts } from './virtual-hosts.ts';
+import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
+import type { Upstream } from './exchange.ts';
+import type { Address } from './address.ts';
+
+export interface ProxyOptions extends ProxyConfig {
+  /** Where one-line messages go (stderr by default; tests collect them). */
+  log?: (line: string) => void;
+  /** Clock for passive health (tests move it by hand). */
+  now?: () => number;
+  /** Random source for the random strategies (tests seed it). */
+  random?: Random;
+}
+
+export interface ProxyStats {
+  /** Requests read from clients since start. */
+  requests: number;
+  /** Client connections open right now. */
+  clientConnections: number;
+  /** TCP connections opened to backends since start (the pool keeps this low). */
+  backendConnectionsOpened: number;
+  /** Most bytes ever queued in user space on one socket: what backpressure keeps small. */
+  peakBufferedBytes: number;
+}
+
+export interface Proxy {
+  /** The address actually bound (the real port when asked for port 0). */
+  readonly address: Address;
+  readonly upstreams: Map<string, Upstream>;
+  readonly connections: ConnectionPool;
+  /** Sockets the proxy holds right now: clients, backends, idle pooled connections. */
+  openSockets(): number;
+  stats(): ProxyStats;
+  /** Resolves when the proxy holds no socket. */
+  whenIdle(): Promise<void>;
+  /**
+   * Stop accepting, close idle connections, let requests in flight finish for up to deadlineMs,
+   * then cut them. Resolves with how many sockets had to be cut.
+   */
+  close(deadlineMs?: number): Promise<number>;
+}
+
+export async function startProxy(options: ProxyOptions): Promise<Proxy> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const sockets = new SocketTracker();
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, upstream] of Object.entries(options.upstreams)) {
+    upstreams.set(name, {
+      name,
+      pool: new Pool(upstream.backends, options.now ?? Date.now, log),
+      strategy: createStrategy(upstream.strategy, options.random),
+    });
+  }
+  const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
+  const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
+  const connections = new ConnectionPool(options.backendKeepAlive, sockets);
+  const clients = new Set<ClientConnection>();
+  const stats = { requests: 0, peakBufferedBytes: 0 };
+  const context = {
+    config: options,
+    connections,
+    log,
+    hosts: new VirtualHosts(options.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
+    upstreams,
+    onRequest: () => stats.requests++,
+    onBuffered: (bytes: number) => {
+      if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
+    },
+  };
+
+  // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
+  // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.track(socket);
+    const client = new ClientConnection(socket, context);
+    clients.add(client);
+    socket.once('close', () => clients.delete(client));
+  });
+
+  server.listen(options.listen.port, options.listen.host);
+  await once(server, 'listening');
+  const { address: host, port } = server.address() as net.AddressInfo;
+
+  return {
+    address: { host, port },
+    upstreams,
+    connections,
+    openSockets: () => sockets.size,
+    stats: () => ({
+      ...stats,
+      clientConnections: clients.size,
+      backendConnectionsOpened: connections.opened,
+    }),
+    whenIdle: () => sockets.whenIdle(),
+    async close(deadlineMs = 10_000) {
+      server.close();
+      stopHealthChecks();
+      for (const client of clients) client.shutdown();
+      connections.closeIdle();
+      let cut = 0;
+      const deadline = setTimeout(() => {
+        cut = sockets.size;
+        sockets.destroyAll();
+      }, deadlineMs);
+      await sockets.whenIdle();
+      clearTimeout(deadline);
+      return cut;
+    },
+  };
+}
