@@ -1,0 +1,42 @@
+// One connection per request, for when wrk is not installed: autocannon cannot do this.
+// Prints the same JSON line as autocannon-runner.ts.
+import net from 'node:net';
+
+const [port, concurrency, seconds] = process.argv.slice(2).map(Number) as [number, number, number];
+const request = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
+const latencies: number[] = [];
+let errors = 0;
+const stopAt = Date.now() + seconds * 1000;
+
+async function loop(): Promise<void> {
+  while (Date.now() < stopAt) {
+    const started = process.hrtime.bigint();
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        if (head.length < 12) head += chunk.toString('latin1', 0, 12);
+      });
+      socket.on('error', () => resolve(false));
+      socket.on('close', () => resolve(head.startsWith('HTTP/1.1 200')));
+    });
+    if (ok) latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+    else errors++;
+  }
+}
+
+const cpuBefore = process.cpuUsage(); // startup (tsx, imports) is not the generator's load
+await Promise.all(Array.from({ length: concurrency }, loop));
+latencies.sort((a, b) => a - b);
+const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+const cpu = process.cpuUsage(cpuBefore);
+console.log(
+  JSON.stringify({
+    requests: latencies.length,
+    rps: latencies.length / seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+    generatorCpuMs: (cpu.user + cpu.system) / 1000,
+  }),
+);

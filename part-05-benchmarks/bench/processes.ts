@@ -1,0 +1,77 @@
+// Child processes for the harness: start, wait for "listening on", measure CPU, stop.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
+
+export interface Started {
+  /** The process under test (none for "direct"). */
+  child?: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Runs a command until it prints "listening on HOST:PORT" (or `ready` matches). */
+export async function start(command: string, args: string[], ready = /listening on [\d.]+:(\d+)/): Promise<Started> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const look = (chunk: Buffer) => {
+      output += chunk;
+      const match = ready.exec(output);
+      if (match) resolve(Number(match[1] ?? 0));
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited (${code}): ${output}`)));
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    child,
+    port,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    },
+  };
+}
+
+const TICK_US = 1_000_000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+
+/** User + system CPU time, in microseconds, of a process and all its descendants (Linux /proc). */
+export function cpuMicros(pid: number): number {
+  let total = 0;
+  for (const id of [pid, ...descendants(pid)]) {
+    try {
+      const fields = readFileSync(`/proc/${id}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
+
+function descendants(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry), ...descendants(Number(entry)));
+    } catch {
+      // gone
+    }
+  }
+  return children;
+}
+
+/** The path of a program on PATH, or undefined. */
+export function which(program: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${program}`]).toString().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,154 @@
+// `npm run bench`: every part and the baselines, in every scenario, interleaved runs.
+// Flags: --part N (one part, with the baselines), --quick (about a second per run, one run),
+// --runs N (default 3), --duration S (default 5).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { cpuMicros, start, which, type Started } from './processes.ts';
+import { DIRECT, HTTP_PROXY, nginxTarget, PARTS, type Target } from './targets.ts';
+import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    part: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    duration: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const quick = values.quick;
+const runs = Number(values.runs ?? (quick ? 1 : 3));
+const duration = Number(values.duration ?? (quick ? 1 : 5));
+const wrk = which('wrk');
+
+const SCENARIOS: Scenario[] = [
+  { name: 'keep-alive, small responses', key: 'small', connections: 50, path: '/', headline: true },
+  { name: 'keep-alive, 64 KiB responses', key: '64k', connections: 50, path: '/64k' },
+  { name: 'one connection per request', key: 'close', connections: 50, path: '/', close: true },
+  { name: '1,000 concurrent connections', key: 'c1000', connections: 1000, path: '/' },
+  { name: 'pool of 3, one backend killed mid-run', key: 'killed', connections: 50, path: '/', killBackend: true },
+];
+
+const nginx = nginxTarget();
+let targets: Target[] = [DIRECT, ...PARTS, HTTP_PROXY, ...(nginx ? [nginx] : [])];
+if (values.part !== undefined) {
+  const wanted = PARTS.find((t) => t.name === `part ${Number(values.part)}`);
+  if (!wanted) {
+    console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
+    process.exit(2);
+  }
+  targets = [DIRECT, wanted, ...(nginx ? [nginx] : [])];
+}
+console.log(`targets: ${targets.map((t) => t.name).join(', ')}${nginx ? '' : ' (nginx is not installed: apt-get install -y nginx to compare)'}`);
+console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
+
+const backends: Started[] = [];
+const backendScript = join(HERE, 'backend.ts');
+for (let i = 0; i < 3; i++) backends.push(await start(process.execPath, ['--import', 'tsx', backendScript]));
+const addresses = backends.map((b) => `127.0.0.1:${b.port}`);
+
+const results: Results = { machine: machine(), settings: { runs, duration, quick, wrk: Boolean(wrk) }, scenarios: [] };
+try {
+  for (const [s, scenario] of SCENARIOS.entries()) {
+    const here = targets.filter((t) => !scenario.killBackend || t.pool);
+    const started = new Map<Target, Started>();
+    for (const target of here) started.set(target, await target.launch(addresses));
+    const measurements = new Map<Target, Measurement[]>(here.map((t) => [t, []]));
+    try {
+      const total = here.length * (runs + 1);
+      let i = 0;
+      for (let run = 0; run <= runs; run++) {
+        for (const target of here) {
+          i++;
+          const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
+          process.stdout.write(`[${s + 1}/${SCENARIOS.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
+          const m = await measure(started.get(target)!, scenario, run === 0 ? Math.min(duration, 1) : duration);
+          if (run > 0) measurements.get(target)!.push(m);
+        }
+      }
+    } finally {
+      for (const s of started.values()) await s.stop();
+    }
+    results.scenarios.push({ scenario, targets: here.map((t) => ({ target: t.name, runs: measurements.get(t)! })) });
+  }
+} finally {
+  for (const b of backends) await b.stop();
+}
+
+const outDir = values.out ?? join(ROOT, 'part-05-benchmarks/results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+const table = writeReport(results, values.out ? join(outDir, 'benchmarks.md') : join(ROOT, 'docs/benchmarks.md'));
+console.log(`\n${table}`);
+
+/** One measured run: the generator in its own process, the proxy's CPU time read around it. */
+async function measure(target: Started, scenario: Scenario, seconds: number): Promise<Measurement> {
+  const pid = target.child?.pid;
+  const cpuBefore = pid ? cpuMicros(pid) : 0;
+  let killer: NodeJS.Timeout | undefined;
+  if (scenario.killBackend) killer = setTimeout(() => backends[2]!.child!.kill('SIGKILL'), (seconds * 1000) / 2);
+  const result = await generate(target.port, scenario, seconds);
+  if (killer) clearTimeout(killer);
+  const cpu = pid ? cpuMicros(pid) - cpuBefore : 0;
+  if (scenario.killBackend) {
+    // Bring the killed backend back on its port for the next run.
+    await backends[2]!.stop();
+    backends[2] = await start(process.execPath, ['--import', 'tsx', backendScript, addresses[2]!.split(':')[1]!]);
+  }
+  return {
+    ...result,
+    proxyMicrosPerRequest: pid && result.requests > 0 ? cpu / result.requests : undefined,
+    generatorCpuPercent: (result.generatorCpuMs / (seconds * 1000)) * 100,
+  };
+}
+
+type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'generatorCpuPercent'>;
+
+async function generate(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
+  if (scenario.close && wrk) return runWrk(port, scenario, seconds);
+  const args = scenario.close
+    ? [join(HERE, 'close-generator.ts'), String(port), String(scenario.connections), String(seconds)]
+    : [join(HERE, 'autocannon-runner.ts'), `http://127.0.0.1:${port}${scenario.path}`, String(scenario.connections), String(seconds), '', '0'];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  await once(child, 'close');
+  return { ...JSON.parse(out.trim().split('\n').at(-1)!), generator: scenario.close ? 'own' : 'autocannon' };
+}
+
+/** wrk reconnects after every "Connection: close" response: one connection per request. */
+async function runWrk(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
+  const child = spawn(wrk!, ['-t1', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://127.0.0.1:${port}${scenario.path}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let cpu = 0;
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  const sampler = setInterval(() => (cpu = cpuMicros(child.pid!) || cpu), 100);
+  await once(child, 'close');
+  clearInterval(sampler);
+  const number = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+  const ms = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) return 0;
+    const scale = { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'] ?? 1;
+    return Number(m[1]) * scale;
+  };
+  const requests = number(/(\d+) requests in/);
+  const errors = number(/Non-2xx or 3xx responses: (\d+)/) + [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  return {
+    requests,
+    rps: number(/Requests\/sec:\s+([\d.]+)/),
+    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+    errors,
+    generatorCpuMs: cpu / 1000,
+    generator: 'wrk',
+  };
+}

@@ -1,0 +1,131 @@
+// What the harness measures: every part, and the baselines, each in its own process.
+import net from 'node:net';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { start, which, type Started } from './processes.ts';
+
+export interface Target {
+  name: string;
+  /** Parts 1-2 and "direct" talk to one backend; the rest balance over the pool. */
+  pool: boolean;
+  launch(backends: string[]): Promise<Started>;
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TSX = ['--import', 'tsx'];
+
+function part(n: number, folder: string, extra: string[] = []): Target {
+  const pool = n >= 3;
+  return {
+    name: `part ${n}`,
+    pool,
+    launch: (backends) =>
+      start(process.execPath, [
+        ...TSX,
+        join(ROOT, folder, 'src/main.ts'),
+        '--listen',
+        '127.0.0.1:0',
+        ...(pool ? backends : backends.slice(0, 1)).flatMap((b) => ['--backend', b]),
+        ...extra,
+      ]),
+  };
+}
+
+export const PARTS: Target[] = [
+  part(1, 'part-01-one-shot'),
+  part(2, 'part-02-event-loop'),
+  part(3, 'part-03-multi-backend'),
+  part(4, 'part-04-keepalive'),
+  part(5, 'part-05-benchmarks'),
+];
+
+export const DIRECT: Target = {
+  name: 'direct',
+  pool: false,
+  // No proxy: the generator talks to the first backend. "Starting" it is a no-op.
+  launch: async (backends) => ({ port: Number(backends[0]!.split(':')[1]), stop: async () => {} }),
+};
+
+export const HTTP_PROXY: Target = {
+  name: 'http-proxy',
+  pool: true,
+  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-proxy-baseline.ts'), ...backends]),
+};
+
+/** nginx with a config of our own in a temp dir, when the binary is installed. */
+export function nginxTarget(): Target | undefined {
+  const binary = which('nginx');
+  if (!binary) return undefined;
+  return {
+    name: 'nginx',
+    pool: true,
+    async launch(backends) {
+      const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
+      chmodSync(dir, 0o777); // the worker may run as "nobody"
+      const port = await freePort();
+      writeFileSync(
+        join(dir, 'nginx.conf'),
+        `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream pool { ${backends.map((b) => `server ${b};`).join(' ')} keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+      );
+      // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
+      const child = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+      await waitForPort(port);
+      return {
+        child,
+        port,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGTERM');
+            await once(child, 'exit');
+          }
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+/** Resolves once something accepts connections on the port (nginx prints no ready line). */
+export async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
