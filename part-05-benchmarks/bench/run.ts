@@ -1,6 +1,7 @@
 // `npm run bench`: every part and the baselines, in every scenario, interleaved runs.
-// Flags: --part N (one part, with the baselines), --quick (about a second per run, one run),
-// --runs N (default 3), --duration S (default 5).
+// Flags: --part N (one part, with the baselines), --scenario KEY (small, 64k, close, c1000,
+// killed), --quick (about a second per run, one run, no warm-up), --runs N (default 3),
+// --duration S (default 5), --out DIR (write the results there instead of the book's files).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({
   options: {
     part: { type: 'string' },
+    scenario: { type: 'string' },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
     duration: { type: 'string' },
@@ -35,6 +37,11 @@ const SCENARIOS: Scenario[] = [
   { name: 'pool of 3, one backend killed mid-run', key: 'killed', connections: 50, path: '/', killBackend: true },
 ];
 
+const scenarios = SCENARIOS.filter((s) => values.scenario === undefined || s.key === values.scenario);
+if (scenarios.length === 0) {
+  console.error(`error: --scenario must be one of ${SCENARIOS.map((s) => s.key).join(', ')}, got "${values.scenario}"`);
+  process.exit(2);
+}
 const nginx = nginxTarget();
 let targets: Target[] = [DIRECT, ...PARTS, HTTP_PROXY, ...(nginx ? [nginx] : [])];
 if (values.part !== undefined) {
@@ -43,7 +50,7 @@ if (values.part !== undefined) {
     console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
     process.exit(2);
   }
-  targets = [DIRECT, wanted, ...(nginx ? [nginx] : [])];
+  targets = [DIRECT, wanted, HTTP_PROXY, ...(nginx ? [nginx] : [])];
 }
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${nginx ? '' : ' (nginx is not installed: apt-get install -y nginx to compare)'}`);
 console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
@@ -55,19 +62,20 @@ const addresses = backends.map((b) => `127.0.0.1:${b.port}`);
 
 const results: Results = { machine: machine(), settings: { runs, duration, quick, wrk: Boolean(wrk) }, scenarios: [] };
 try {
-  for (const [s, scenario] of SCENARIOS.entries()) {
+  for (const [s, scenario] of scenarios.entries()) {
     const here = targets.filter((t) => !scenario.killBackend || t.pool);
     const started = new Map<Target, Started>();
     for (const target of here) started.set(target, await target.launch(addresses));
     const measurements = new Map<Target, Measurement[]>(here.map((t) => [t, []]));
     try {
-      const total = here.length * (runs + 1);
+      const firstRun = quick ? 1 : 0; // run 0 is the warm-up
+      const total = here.length * (runs + 1 - firstRun);
       let i = 0;
-      for (let run = 0; run <= runs; run++) {
+      for (let run = firstRun; run <= runs; run++) {
         for (const target of here) {
           i++;
           const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
-          process.stdout.write(`[${s + 1}/${SCENARIOS.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
+          process.stdout.write(`[${s + 1}/${scenarios.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
           const m = await measure(started.get(target)!, scenario, run === 0 ? Math.min(duration, 1) : duration);
           if (run > 0) measurements.get(target)!.push(m);
         }

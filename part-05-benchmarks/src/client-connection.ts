@@ -76,13 +76,13 @@ export class ClientConnection {
       this.clearTimer();
       const { head } = parsed;
       const framing = requestFraming(head);
-      const upstreamName = this.ctx.hosts.route(headerValues(head.headers, 'host')[0]);
-      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head.headers, 'host')[0] ?? ''}"`);
+      const upstreamName = this.ctx.hosts.route(headerValues(head, 'host')[0]);
+      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head, 'host')[0] ?? ''}"`);
       this.requests++;
       this.ctx.onRequest();
       const keepAlive =
         head.version === '1.1' &&
-        !headerTokens(head.headers, 'connection').includes('close') &&
+        !headerTokens(head, 'connection').includes('close') &&
         this.requests < this.ctx.config.keepAliveRequests &&
         !this.stopping;
       const initial = this.buffer.subarray(parsed.length);

@@ -321,7 +321,7 @@ export class Exchange {
     const reusable =
       this.responseDecoder!.framing.kind !== 'close' &&
       head.version === '1.1' &&
-      !headerTokens(head.headers, 'connection').includes('close') &&
+      !headerTokens(head, 'connection').includes('close') &&
       this.lastError !== 'bytes after the response';
     if (reusable) this.ctx.connections.release(conn);
     else conn.socket.destroy();
