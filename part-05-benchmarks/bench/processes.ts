@@ -11,8 +11,17 @@ export interface Started {
 }
 
 /** Runs a command until it prints "listening on HOST:PORT" (or `ready` matches). */
+const children = new Set<ChildProcess>();
+// Whatever happens to the harness, it must not leave servers running behind it.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
 export async function start(command: string, args: string[], ready = /listening on [\d.]+:(\d+)/): Promise<Started> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
     const look = (chunk: Buffer) => {

@@ -1,7 +1,8 @@
 // `npm run bench`: every part and the baselines, in every scenario, interleaved runs.
 // Flags: --part N (one part, with the baselines), --scenario KEY (small, 64k, close, c1000,
 // killed), --quick (about a second per run, one run, no warm-up), --runs N (default 3),
-// --duration S (default 5), --out DIR (write the results there instead of the book's files).
+// --duration S (default 5), --out DIR (write the results there instead of the book's files),
+// --before DIR (also measure the proxy in DIR/src/main.ts as "before": a tuning step's baseline).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, start, which, type Started } from './processes.ts';
-import { DIRECT, HTTP_PROXY, nginxTarget, PARTS, type Target } from './targets.ts';
+import { DIRECT, HTTP_PROXY, nginxTarget, PARTS, proxyIn, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -18,6 +19,7 @@ const { values } = parseArgs({
   options: {
     part: { type: 'string' },
     scenario: { type: 'string' },
+    before: { type: 'string' },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
     duration: { type: 'string' },
@@ -52,6 +54,7 @@ if (values.part !== undefined) {
   }
   targets = [DIRECT, wanted, HTTP_PROXY, ...(nginx ? [nginx] : [])];
 }
+if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${nginx ? '' : ' (nginx is not installed: apt-get install -y nginx to compare)'}`);
 console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
 

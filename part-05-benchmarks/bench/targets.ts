@@ -20,14 +20,18 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = ['--import', 'tsx'];
 
 function part(n: number, folder: string, extra: string[] = []): Target {
-  const pool = n >= 3;
+  return proxyIn(`part ${n}`, join(ROOT, folder), n >= 3, extra);
+}
+
+/** A proxy with the book's command line, in any folder (a part, or a copy of one). */
+export function proxyIn(name: string, folder: string, pool = true, extra: string[] = []): Target {
   return {
-    name: `part ${n}`,
+    name,
     pool,
     launch: (backends) =>
       start(process.execPath, [
         ...TSX,
-        join(ROOT, folder, 'src/main.ts'),
+        join(folder, 'src/main.ts'),
         '--listen',
         '127.0.0.1:0',
         ...(pool ? backends : backends.slice(0, 1)).flatMap((b) => ['--backend', b]),
