@@ -12,7 +12,7 @@ export class UsageError extends Error {}
 
 export const usage = [
   'usage: main.ts --config FILE [--listen HOST:PORT]',
-  '       main.ts --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]',
+  '       main.ts --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...] [--workers N]',
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
 ].join('\n');
@@ -27,7 +27,7 @@ const TIMEOUT_FLAGS = {
 type TimeoutFlag = keyof typeof TIMEOUT_FLAGS;
 
 export function parseFlags(argv: string[]): ProxyConfig {
-  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string } & Partial<Record<TimeoutFlag, string>>;
+  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string } & Partial<Record<TimeoutFlag, string>>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -36,6 +36,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
         listen: { type: 'string' },
         backend: { type: 'string', multiple: true },
         strategy: { type: 'string' },
+        workers: { type: 'string' },
         ...Object.fromEntries(Object.keys(TIMEOUT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       },
       strict: true,
@@ -50,8 +51,9 @@ export function parseFlags(argv: string[]): ProxyConfig {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`);
     }
     const config = fromFile(values.config);
-    // --listen may override the file's address (handy for port 0 in tests and scripts).
+    // --listen and --workers may override the file (handy for port 0 in tests and scripts).
     if (values.listen !== undefined) config.listen = flagAddress('listen', values.listen);
+    if (values.workers !== undefined) config.workers = workerCount(values.workers);
     return config;
   }
 
@@ -70,6 +72,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
       listen: values.listen,
       backends: values.backend.map((address) => ({ address })),
       ...(values.strategy !== undefined && { strategy: values.strategy }),
+      ...(values.workers !== undefined && { workers: workerCount(values.workers) }),
       ...timeouts,
     });
   } catch (err) {
@@ -100,6 +103,13 @@ function fromFile(file: string): ProxyConfig {
     if (err instanceof ConfigError) throw new UsageError(`config ${file}: ${err.message}`);
     throw err;
   }
+}
+
+function workerCount(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 64) {
+    throw new UsageError(`--workers: must be a whole number from 1 to 64, got "${text}"`);
+  }
+  return Number(text);
 }
 
 function flagAddress(name: string, value: string) {

@@ -44,6 +44,8 @@ export interface BackendKeepAliveConfig {
 
 export interface ProxyConfig {
   listen: Address;
+  /** Processes sharing the listening socket (nginx's worker_processes). */
+  workers: number;
   strategy: StrategyName;
   connectTimeoutMs: number;
   /** The upstreams by name; top-level `backends` become the one named "default". */
@@ -76,6 +78,7 @@ export const DEFAULTS = {
   keepAliveRequests: 1000,
   backendKeepAlive: { maxIdle: 32, idleTimeoutMs: 4000, maxRequests: 1000 } as BackendKeepAliveConfig,
   limits: DEFAULT_LIMITS,
+  workers: 1,
 };
 
 const TIMEOUT_KEYS = ['connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'keepAliveTimeoutMs'] as const;
@@ -93,7 +96,7 @@ type Json = Record<string, unknown>;
 export function validateConfig(raw: unknown): ProxyConfig {
   const doc = object(raw, '');
   onlyKeys(doc, '', [
-    'listen', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
+    'listen', 'workers', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
     'keepAliveRequests', 'backendKeepAlive', 'limits',
   ]);
   const strategyName = strategy(doc.strategy ?? DEFAULTS.strategy, 'strategy');
@@ -111,6 +114,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
   ) as Record<(typeof TIMEOUT_KEYS)[number], number>;
   const config: ProxyConfig = {
     listen: address(doc.listen, 'listen'),
+    workers: positiveInteger(doc.workers ?? DEFAULTS.workers, 'workers'),
     strategy: strategyName,
     ...timeouts,
     upstreams,

@@ -16,11 +16,12 @@ export interface BackendConnection {
 
 export class ConnectionPool {
   private readonly idle = new Map<Backend, BackendConnection[]>();
-  opened = 0;
+  private retired = false;
 
   constructor(
     private readonly settings: BackendKeepAliveConfig,
     private readonly sockets: SocketTracker,
+    private readonly onOpen: () => void = () => {},
   ) {}
 
   /** The most recently used idle connection to this backend, if any. */
@@ -36,7 +37,7 @@ export class ConnectionPool {
 
   /** A new connection; the caller waits for 'connect' or 'error'. */
   open(backend: Backend): BackendConnection {
-    this.opened++;
+    this.onOpen();
     const socket = this.sockets.track(
       net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
     );
@@ -49,7 +50,7 @@ export class ConnectionPool {
   release(conn: BackendConnection): void {
     const list = this.idle.get(conn.backend) ?? [];
     const { socket } = conn;
-    if (list.length >= this.settings.maxIdle || conn.requests >= this.settings.maxRequests || socket.destroyed) {
+    if (this.retired || list.length >= this.settings.maxIdle || conn.requests >= this.settings.maxRequests || socket.destroyed) {
       socket.destroy();
       return;
     }
@@ -69,7 +70,9 @@ export class ConnectionPool {
     return this.idle.get(backend)?.length ?? 0;
   }
 
-  closeIdle(): void {
+  /** Closes the idle connections, and every connection given back from now on. */
+  retire(): void {
+    this.retired = true;
     for (const list of this.idle.values()) for (const conn of list.splice(0)) conn.socket.destroy();
   }
 

@@ -1,20 +1,25 @@
-// Entry point: flags in, "listening on HOST:PORT" out, clean exit on SIGTERM/SIGINT.
+// Entry point: flags in, "listening on HOST:PORT" out, clean exit on SIGTERM/SIGINT, config
+// reload on SIGHUP. With --workers N, a primary process forks N workers that share the port.
+import cluster from 'node:cluster';
 import { parseFlags, UsageError, usage } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress } from './address.ts';
+import type { ProxyConfig } from './config.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
-async function main(): Promise<void> {
-  let config;
+function readConfig(): ProxyConfig {
   try {
-    config = parseFlags(process.argv.slice(2));
+    return parseFlags(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`error: ${err.message}\n${usage}`);
     process.exit(2);
   }
+}
 
+/** One proxy in this process (a worker, or the only process). */
+async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   const proxy = await startProxy(config);
 
   const shutdown = async () => {
@@ -25,8 +30,58 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  process.on('SIGHUP', () => {
+    // Re-read the same flags (and so the same --config file); a bad file changes nothing.
+    let next: ProxyConfig;
+    try {
+      next = parseFlags(process.argv.slice(2));
+    } catch (err) {
+      console.error(`reload rejected, keeping the old configuration: ${(err as Error).message}`);
+      return;
+    }
+    proxy.reload(next);
+  });
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
-  console.log(`listening on ${formatAddress(proxy.address)}`);
+  if (announce) console.log(`listening on ${formatAddress(proxy.address)}`);
+  else process.send!({ listening: proxy.address });
+}
+
+/** The primary: forks the workers, relays signals, and speaks for them. */
+function supervise(config: ProxyConfig): void {
+  let announced = false;
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < config.workers; i++) fork();
+  cluster.on('message', (_worker, message: { listening?: { host: string; port: number } }) => {
+    if (message.listening && !announced) {
+      announced = true;
+      console.log(`listening on ${formatAddress(message.listening)}`);
+    }
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    console.error(`worker ${worker.process.pid} died (${signal ?? code}); starting another`);
+    fork();
+  });
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  if (config.workers === 1) return serve(config, true);
+  if (cluster.isPrimary) return supervise(config);
+  return serve(config, false);
 }
 
 main().catch((err: NodeJS.ErrnoException) => {

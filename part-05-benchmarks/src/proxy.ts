@@ -7,7 +7,7 @@ import { Pool } from './pool.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { ClientConnection } from './client-connection.ts';
+import { ClientConnection, type ClientContext } from './client-connection.ts';
 import { VirtualHosts } from './virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
 import type { Upstream } from './exchange.ts';
@@ -43,6 +43,8 @@ export interface Proxy {
   stats(): ProxyStats;
   /** Resolves when the proxy holds no socket. */
   whenIdle(): Promise<void>;
+  /** Use a new configuration for new connections; open ones finish on the old one (SIGHUP). */
+  reload(config: ProxyConfig): void;
   /**
    * Stop accepting, close idle connections, let requests in flight finish for up to deadlineMs,
    * then cut them. Resolves with how many sockets had to be cut.
@@ -50,41 +52,67 @@ export interface Proxy {
   close(deadlineMs?: number): Promise<number>;
 }
 
+/** Everything that a configuration decides; replaced whole on reload. */
+interface Generation {
+  context: ClientContext;
+  connections: ConnectionPool;
+  clients: Set<ClientConnection>;
+  stopHealthChecks: () => void;
+}
+
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
-  const upstreams = new Map<string, Upstream>();
-  for (const [name, upstream] of Object.entries(options.upstreams)) {
-    upstreams.set(name, {
-      name,
-      pool: new Pool(upstream.backends, options.now ?? Date.now, log),
-      strategy: createStrategy(upstream.strategy, options.random),
-    });
-  }
-  const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
-  const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
-  const connections = new ConnectionPool(options.backendKeepAlive, sockets);
-  const clients = new Set<ClientConnection>();
   const stats = { requests: 0, peakBufferedBytes: 0 };
-  const context = {
-    config: options,
-    connections,
-    log,
-    hosts: new VirtualHosts(options.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
-    upstreams,
-    onRequest: () => stats.requests++,
-    onBuffered: (bytes: number) => {
-      if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
-    },
+  let backendConnectionsOpened = 0;
+
+  const build = (config: ProxyConfig): Generation => {
+    const upstreams = new Map<string, Upstream>();
+    for (const [name, upstream] of Object.entries(config.upstreams)) {
+      upstreams.set(name, {
+        name,
+        pool: new Pool(upstream.backends, options.now ?? Date.now, log),
+        strategy: createStrategy(upstream.strategy, options.random),
+      });
+    }
+    const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
+    const connections = new ConnectionPool(config.backendKeepAlive, sockets, () => backendConnectionsOpened++);
+    return {
+      connections,
+      clients: new Set(),
+      stopHealthChecks: config.healthCheck ? startHealthChecks(allBackends, config.healthCheck, log) : () => {},
+      context: {
+        config,
+        connections,
+        log,
+        hosts: new VirtualHosts(config.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
+        upstreams,
+        onRequest: () => stats.requests++,
+        onBuffered: (bytes: number) => {
+          if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
+        },
+      },
+    };
   };
+
+  /** Old generations drain: idle clients close now, busy ones after their response. */
+  const retire = (old: Generation) => {
+    old.stopHealthChecks();
+    old.connections.retire();
+    for (const client of old.clients) client.shutdown();
+  };
+
+  let current = build(options);
+  const all = new Set<Generation>([current]);
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
   // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.track(socket);
-    const client = new ClientConnection(socket, context);
-    clients.add(client);
-    socket.once('close', () => clients.delete(client));
+    const generation = current; // the settings in force when it connected, for its whole life
+    const client = new ClientConnection(socket, generation.context);
+    generation.clients.add(client);
+    socket.once('close', () => generation.clients.delete(client));
   });
 
   server.listen(options.listen.port, options.listen.host);
@@ -93,20 +121,32 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
 
   return {
     address: { host, port },
-    upstreams,
-    connections,
+    get upstreams() {
+      return current.context.upstreams;
+    },
+    get connections() {
+      return current.connections;
+    },
     openSockets: () => sockets.size,
     stats: () => ({
       ...stats,
-      clientConnections: clients.size,
-      backendConnectionsOpened: connections.opened,
+      clientConnections: [...all].reduce((n, g) => n + g.clients.size, 0),
+      backendConnectionsOpened,
     }),
     whenIdle: () => sockets.whenIdle(),
+    reload(config: ProxyConfig) {
+      if (config.listen.host !== options.listen.host || config.listen.port !== options.listen.port) {
+        log(`reload: the listen address cannot change without a restart; still on ${host}:${port}`);
+      }
+      const old = current;
+      current = build(config);
+      all.add(current);
+      retire(old);
+      log('reload: new configuration in force for new connections; open ones finish on the old one');
+    },
     async close(deadlineMs = 10_000) {
       server.close();
-      stopHealthChecks();
-      for (const client of clients) client.shutdown();
-      connections.closeIdle();
+      for (const generation of all) retire(generation);
       let cut = 0;
       const deadline = setTimeout(() => {
         cut = sockets.size;

@@ -13,7 +13,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
-describe('part 4: command line', () => {
+describe('part 5: command line', () => {
   it.each([
     [[], /--listen is required/],
     [['--listen', '127.0.0.1:0'], /--backend is required/],
@@ -24,6 +24,7 @@ describe('part 4: command line', () => {
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--connect-timeout', 'soon'], /--connect-timeout: must be a positive integer, got "soon"/],
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--response-timeout', '0'], /--response-timeout: must be a positive integer, got 0/],
     [['--config', 'x.json', '--keepalive-timeout', '5'], /--keepalive-timeout cannot be combined with --config/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--workers', 'many'], /--workers: must be a whole number from 1 to 64, got "many"/],
     [['--config', 'x.json', '--backend', '127.0.0.1:80'], /--backend cannot be combined with --config/],
     [['--config', '/nonexistent/lb.json'], /cannot read config \/nonexistent\/lb.json: ENOENT/],
   ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
@@ -74,7 +75,7 @@ describe('part 4: command line', () => {
   it.each([
     ['{ "listen": ', /not valid JSON/],
     [[1, 2], /^error: config .*: must be an object, got \[1,2\]/m],
-    [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, strategy, backends, upstreams, virtualHosts, healthCheck, connectTimeoutMs/],
+    [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, workers, strategy, backends, upstreams, virtualHosts, healthCheck, connectTimeoutMs/],
     [{ ...good, responseTimeoutMs: 0 }, /responseTimeoutMs: must be a positive integer, got 0/],
     [{ ...good, upstreams: { default: { backends: [{ address: '127.0.0.1:1' }] } } }, /upstreams\.default: this name is taken/],
     [{ ...good, upstreams: { api: { backends: [] } } }, /upstreams\.api\.backends: must name at least one backend/],
@@ -104,6 +105,50 @@ describe('part 4: command line', () => {
     const example = fileURLToPath(new URL('../example.json', import.meta.url));
     const proc = run(['--config', example, '--listen', '127.0.0.1:0']);
     await listeningPort(proc);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('--workers 2 forks two workers that share one port, and SIGTERM stops them all', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end(`pid ${process.pid}`)));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2']);
+    const port = await listeningPort(proc);
+
+    const replies = await Promise.all(Array.from({ length: 20 }, () => request(port)));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+    expect(proc.stderr().match(/shutting down/g)).toHaveLength(2); // one line per worker
+  });
+
+  it('SIGHUP reloads the config for new connections; the request in flight finishes on the old one; a bad file is refused', async () => {
+    let held!: (res: http.ServerResponse) => void;
+    const heldAtOld = new Promise<http.ServerResponse>((resolve) => (held = resolve));
+    const old = await listen(http.createServer((req, res) => (req.url === '/hold' ? held(res) : res.end('old'))));
+    const fresh = await listen(http.createServer((_req, res) => res.end('new')));
+    servers.push(old.server, fresh.server);
+    const file = join(dir, 'reload.json');
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', backends: [{ address: `127.0.0.1:${old.port}` }] }));
+    const proc = run(['--config', file]);
+    const port = await listeningPort(proc);
+
+    const inFlight = request(port, { path: '/hold' });
+    const res = await heldAtOld;
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', backends: [{ address: `127.0.0.1:${fresh.port}` }] }));
+    proc.child.kill('SIGHUP');
+    await waitForOutput(proc, /reload: new configuration in force/);
+
+    expect((await request(port)).body.toString()).toBe('new');
+    res.end('old, finished');
+    expect((await inFlight).body.toString()).toBe('old, finished');
+
+    writeFileSync(file, '{ "listen": "127.0.0.1:0", "backends": [{ "address": "nope" }] }');
+    proc.child.kill('SIGHUP');
+    await waitForOutput(proc, /reload rejected, keeping the old configuration: config .*backends\[0\]\.address: expected HOST:PORT/);
+    expect((await request(port)).body.toString()).toBe('new');
+
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
   });

@@ -1,0 +1,38 @@
+// A smoke test of the benchmark harness: `--quick` runs to the end and reports sane numbers.
+// It asserts nothing about speed; speed is what the harness itself reports.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { Results } from '../bench/report.ts';
+
+const RUN = fileURLToPath(new URL('../bench/run.ts', import.meta.url));
+
+describe('part 5: benchmark harness', () => {
+  it('runs every scenario against every target with --quick and writes JSON, markdown and SVG', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', RUN, '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    const [code] = await once(child, 'close');
+    expect(code, output).toBe(0);
+
+    expect(output).toMatch(/\[1\/5 small\] direct/); // progress lines
+    const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Results;
+    expect(results.scenarios.map((s) => s.scenario.key)).toEqual(['small', '64k', 'close', 'c1000', 'killed']);
+    for (const { scenario, targets } of results.scenarios) {
+      for (const { target, runs } of targets) {
+        expect(runs, `${scenario.key}/${target}`).toHaveLength(1);
+        // Part 1 serves one connection at a time, but it does serve.
+        expect(runs[0]!.requests, `${scenario.key}/${target}`).toBeGreaterThan(0);
+        if (target !== 'direct') expect(runs[0]!.proxyMicrosPerRequest, `${scenario.key}/${target}`).toBeGreaterThan(0);
+      }
+    }
+    expect(readFileSync(join(out, 'benchmarks.md'), 'utf8')).toMatch(/## keep-alive, small responses/);
+    expect(existsSync(join(out, 'benchmarks.svg'))).toBe(true);
+  }, 400_000);
+});
