@@ -2,7 +2,8 @@
 // Flags: --part N (one part, with the baselines), --scenario KEY (small, 64k, close, c1000,
 // killed), --quick (about a second per run, one run, no warm-up), --runs N (default 3),
 // --duration S (default 5), --out DIR (write the results there instead of the book's files),
-// --before DIR (also measure the proxy in DIR/src/main.ts as "before": a tuning step's baseline).
+// --before DIR (also measure the proxy in DIR/src/main.ts as "before": a tuning step's baseline),
+// --workers N (also measure part 5 with --workers N).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     part: { type: 'string' },
     scenario: { type: 'string' },
     before: { type: 'string' },
+    workers: { type: 'string' },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
     duration: { type: 'string' },
@@ -55,6 +57,10 @@ if (values.part !== undefined) {
   targets = [DIRECT, wanted, HTTP_PROXY, ...(nginx ? [nginx] : [])];
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
+if (values.workers !== undefined) {
+  const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
+  targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));
+}
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${nginx ? '' : ' (nginx is not installed: apt-get install -y nginx to compare)'}`);
 console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
 
