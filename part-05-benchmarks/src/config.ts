@@ -34,7 +34,7 @@ export interface VirtualHostConfig {
 }
 
 export interface BackendKeepAliveConfig {
-  /** Idle connections kept per backend (nginx's `keepalive 32`). */
+  /** Idle connections kept per backend (nginx's `keepalive N`). */
   maxIdle: number;
   /** Close an idle backend connection after this long: shorter than the backend's own timeout. */
   idleTimeoutMs: number;
@@ -76,7 +76,9 @@ export const DEFAULTS = {
   clientHeaderTimeoutMs: 10_000,
   keepAliveTimeoutMs: 60_000,
   keepAliveRequests: 1000,
-  backendKeepAlive: { maxIdle: 32, idleTimeoutMs: 4000, maxRequests: 1000 } as BackendKeepAliveConfig,
+  // 256, not nginx's usual 32: with more requests in flight than idle slots, every extra
+  // request pays for a new connection, and a connect costs this proxy far more than nginx.
+  backendKeepAlive: { maxIdle: 256, idleTimeoutMs: 4000, maxRequests: 1000 } as BackendKeepAliveConfig,
   limits: DEFAULT_LIMITS,
   workers: 1,
 };
