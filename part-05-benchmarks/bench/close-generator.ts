@@ -12,7 +12,8 @@ async function loop(): Promise<void> {
   while (Date.now() < stopAt) {
     const started = process.hrtime.bigint();
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+      // No FIN after the request: like a browser (and wrk), wait for the server to close.
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
       let head = '';
       socket.on('data', (chunk: Buffer) => {
         if (head.length < 12) head += chunk.toString('latin1', 0, 12);
