@@ -69,7 +69,9 @@ const backendScript = join(HERE, 'backend.ts');
 for (let i = 0; i < 3; i++) backends.push(await start(process.execPath, ['--import', 'tsx', backendScript]));
 const addresses = backends.map((b) => `127.0.0.1:${b.port}`);
 
-const results: Results = { machine: machine(), settings: { runs, duration, quick, wrk: Boolean(wrk) }, scenarios: [] };
+const flags = process.argv.slice(2).join(' ');
+const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
+const results: Results = { machine: machine(), settings: { command, runs, duration, quick, wrk: Boolean(wrk) }, scenarios: [] };
 try {
   for (const [s, scenario] of scenarios.entries()) {
     const here = targets.filter((t) => !scenario.killBackend || t.pool);
