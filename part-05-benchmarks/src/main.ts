@@ -48,13 +48,13 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
 
 /** The primary: forks the workers, relays signals, and speaks for them. */
 function supervise(config: ProxyConfig): void {
-  let announced = false;
+  let listening = 0;
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.workers; i++) fork();
   cluster.on('message', (_worker, message: { listening?: { host: string; port: number } }) => {
-    if (message.listening && !announced) {
-      announced = true;
+    // Ready means every worker is ready: each one's signal handlers are in place by now.
+    if (message.listening && ++listening === config.workers) {
       console.log(`listening on ${formatAddress(message.listening)}`);
     }
   });
