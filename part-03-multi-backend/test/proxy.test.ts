@@ -127,17 +127,17 @@ describe('part 3: one backend, as in part 2', () => {
     expect(reply.subarray(header.length).equals(answer)).toBe(true);
   });
 
-  it('closes the client when the only backend refuses, then serves it again after fail_timeout', async () => {
+  it('closes the client when the only backend refuses, and serves the next one as soon as it is back', async () => {
     const backendPort = await freePort();
     const port = await proxyTo(backendPort);
 
     const refused = await connect(port);
     refused.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await readAll(refused)).length).toBe(0);
-    expect(logs.join('\n')).toMatch(/marked down for 10000 ms: 1 failed connect\(s\) within 10000 ms \(last: connect ECONNREFUSED/);
+    // nginx: a lone server is never considered unavailable, so there is no fail_timeout to sit out.
+    expect(logs.join('\n')).not.toMatch(/marked down/);
 
     await backend(http.createServer((_req, res) => res.end('back again')), backendPort);
-    clock += 10_001; // the only backend was marked down; its fail timeout runs out
     expect((await request(port)).body.toString()).toBe('back again');
   });
 

@@ -15,19 +15,23 @@ export const usage = [
   '       main.ts --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]',
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
+  '               [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
 ].join('\n');
 
-/** Timeout flags and the config keys they fill in. */
-const TIMEOUT_FLAGS = {
+/** Number flags (timeouts in ms, sizes in bytes) and the config keys they fill in. */
+const NUMBER_FLAGS = {
   'connect-timeout': 'connectTimeoutMs',
   'response-timeout': 'responseTimeoutMs',
   'client-header-timeout': 'clientHeaderTimeoutMs',
+  'client-body-timeout': 'clientBodyTimeoutMs',
   'keepalive-timeout': 'keepAliveTimeoutMs',
+  'tunnel-idle-timeout': 'tunnelIdleTimeoutMs',
+  'client-max-body-size': 'clientMaxBodySize',
 } as const;
-type TimeoutFlag = keyof typeof TIMEOUT_FLAGS;
+type NumberFlag = keyof typeof NUMBER_FLAGS;
 
 export function parseFlags(argv: string[]): ProxyConfig {
-  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string } & Partial<Record<TimeoutFlag, string>>;
+  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string } & Partial<Record<NumberFlag, string>>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -36,7 +40,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
         listen: { type: 'string' },
         backend: { type: 'string', multiple: true },
         strategy: { type: 'string' },
-        ...Object.fromEntries(Object.keys(TIMEOUT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       },
       strict: true,
       allowPositionals: false,
@@ -46,7 +50,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
   }
 
   if (values.config !== undefined) {
-    for (const flag of ['backend', 'strategy', ...(Object.keys(TIMEOUT_FLAGS) as TimeoutFlag[])] as const) {
+    for (const flag of ['backend', 'strategy', ...(Object.keys(NUMBER_FLAGS) as NumberFlag[])] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`);
     }
     const config = fromFile(values.config);
@@ -61,8 +65,8 @@ export function parseFlags(argv: string[]): ProxyConfig {
   flagAddress('listen', values.listen);
   for (const text of values.backend) flagAddress('backend', text);
   const timeouts: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(TIMEOUT_FLAGS)) {
-    const text = values[flag as TimeoutFlag];
+  for (const [flag, key] of Object.entries(NUMBER_FLAGS)) {
+    const text = values[flag as NumberFlag];
     if (text !== undefined) timeouts[key] = /^\d+$/.test(text) ? Number(text) : text;
   }
   try {
@@ -76,7 +80,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
     if (!(err instanceof ConfigError)) throw err;
     // Name the flag, not the config key it fills in.
     let message = err.message.replace(/^strategy:/, '--strategy:');
-    for (const [flag, key] of Object.entries(TIMEOUT_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
+    for (const [flag, key] of Object.entries(NUMBER_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
     throw new UsageError(message);
   }
 }

@@ -50,8 +50,14 @@ export interface ProxyConfig {
   upstreams: Record<string, UpstreamConfig>;
   virtualHosts: VirtualHostConfig[];
   healthCheck?: HealthCheckConfig;
-  /** Wait for a backend's response head (504 after it). */
+  /** Longest a backend may stay silent once the request is sent, or not take body bytes (504). */
   responseTimeoutMs: number;
+  /** Longest pause between two reads of a request body (408), nginx's client_body_timeout. */
+  clientBodyTimeoutMs: number;
+  /** Largest request body in bytes (413), nginx's client_max_body_size; 0 = no limit. */
+  clientMaxBodySize: number;
+  /** Close an upgraded tunnel (WebSocket) after this long with no byte either way. */
+  tunnelIdleTimeoutMs: number;
   /** Wait for a client's whole request head once it has begun (408 after it). */
   clientHeaderTimeoutMs: number;
   /** Keep an idle client connection open this long between requests. */
@@ -71,6 +77,9 @@ export const DEFAULTS = {
   maxFails: 1,
   failTimeoutMs: 10_000,
   responseTimeoutMs: 60_000,
+  clientBodyTimeoutMs: 60_000,
+  clientMaxBodySize: 1024 * 1024,
+  tunnelIdleTimeoutMs: 60_000,
   clientHeaderTimeoutMs: 10_000,
   keepAliveTimeoutMs: 60_000,
   keepAliveRequests: 1000,
@@ -78,7 +87,9 @@ export const DEFAULTS = {
   limits: DEFAULT_LIMITS,
 };
 
-const TIMEOUT_KEYS = ['connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'keepAliveTimeoutMs'] as const;
+const TIMEOUT_KEYS = [
+  'connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'clientBodyTimeoutMs', 'keepAliveTimeoutMs', 'tunnelIdleTimeoutMs',
+] as const;
 
 /** A mistake in the configuration; `path` names the field, like backends[2].weight. */
 export class ConfigError extends Error {
@@ -94,7 +105,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
   const doc = object(raw, '');
   onlyKeys(doc, '', [
     'listen', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
-    'keepAliveRequests', 'backendKeepAlive', 'limits',
+    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits',
   ]);
   const strategyName = strategy(doc.strategy ?? DEFAULTS.strategy, 'strategy');
   const upstreams: Record<string, UpstreamConfig> = {};
@@ -116,6 +127,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
     upstreams,
     virtualHosts: doc.virtualHosts === undefined ? [] : virtualHosts(doc.virtualHosts, 'virtualHosts', upstreams),
     keepAliveRequests: positiveInteger(doc.keepAliveRequests ?? DEFAULTS.keepAliveRequests, 'keepAliveRequests'),
+    clientMaxBodySize: integer(doc.clientMaxBodySize ?? DEFAULTS.clientMaxBodySize, 'clientMaxBodySize', 0),
     backendKeepAlive: backendKeepAlive(doc.backendKeepAlive ?? {}, 'backendKeepAlive'),
     limits: limits(doc.limits ?? {}, 'limits'),
   };

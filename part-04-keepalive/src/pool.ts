@@ -58,6 +58,12 @@ export class Backend implements Candidate {
     return this.passive !== 'down' && !this.failedChecks;
   }
 
+  /** Back in rotation at once, its failures forgotten. */
+  revive(): void {
+    this.passive = 'up';
+    this.fails = 0;
+  }
+
   private markDown(now: number, why: string): string {
     this.passive = 'down';
     this.downUntil = now + this.config.failTimeoutMs;
@@ -79,15 +85,29 @@ export class Pool {
 
   /** Backends that may take a new request now. */
   available(): Backend[] {
-    return this.backends.filter((backend) => backend.available(this.now(), this.log));
+    const now = this.now();
+    const ready = this.backends.filter((backend) => backend.available(now, this.log));
+    // nginx: "all peers failed, mark them as live for quick recovery". This request is
+    // answered with what it has; the next one tries them all again.
+    if (ready.length === 0) this.reviveAll();
+    return ready;
   }
 
   failed(backend: Backend, reason: string): void {
+    // nginx: a lone server "will never be considered unavailable": taking it out helps nobody.
+    if (this.backends.length === 1) return;
     this.report(backend.recordFailure(this.now(), reason));
   }
 
   succeeded(backend: Backend): void {
     this.report(backend.recordSuccess());
+  }
+
+  private reviveAll(): void {
+    const down = this.backends.filter((backend) => backend.passive !== 'up');
+    if (down.length === 0) return; // out because of active checks: those decide for themselves
+    for (const backend of down) backend.revive();
+    this.log(`every backend was down: ${down.map((b) => b.name).join(', ')} marked up again for quick recovery`);
   }
 
   private report(line: string | undefined): void {
