@@ -2,7 +2,7 @@
 // [--strategy NAME] and the timeouts in milliseconds. Both paths end in validateConfig().
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, validateConfig, type ProxyConfig } from './config.ts';
+import { ConfigError, validateConfig, workerCount as validWorkerCount, type ProxyConfig } from './config.ts';
 import { parseAddress } from './address.ts';
 
 export type { ProxyConfig } from './config.ts';
@@ -15,19 +15,23 @@ export const usage = [
   '       main.ts --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...] [--workers N]',
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
+  '               [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
 ].join('\n');
 
-/** Timeout flags and the config keys they fill in. */
-const TIMEOUT_FLAGS = {
+/** Number flags (timeouts in ms, sizes in bytes) and the config keys they fill in. */
+const NUMBER_FLAGS = {
   'connect-timeout': 'connectTimeoutMs',
   'response-timeout': 'responseTimeoutMs',
   'client-header-timeout': 'clientHeaderTimeoutMs',
+  'client-body-timeout': 'clientBodyTimeoutMs',
   'keepalive-timeout': 'keepAliveTimeoutMs',
+  'tunnel-idle-timeout': 'tunnelIdleTimeoutMs',
+  'client-max-body-size': 'clientMaxBodySize',
 } as const;
-type TimeoutFlag = keyof typeof TIMEOUT_FLAGS;
+type NumberFlag = keyof typeof NUMBER_FLAGS;
 
 export function parseFlags(argv: string[]): ProxyConfig {
-  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string } & Partial<Record<TimeoutFlag, string>>;
+  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string } & Partial<Record<NumberFlag, string>>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -37,7 +41,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
         backend: { type: 'string', multiple: true },
         strategy: { type: 'string' },
         workers: { type: 'string' },
-        ...Object.fromEntries(Object.keys(TIMEOUT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       },
       strict: true,
       allowPositionals: false,
@@ -47,7 +51,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
   }
 
   if (values.config !== undefined) {
-    for (const flag of ['backend', 'strategy', ...(Object.keys(TIMEOUT_FLAGS) as TimeoutFlag[])] as const) {
+    for (const flag of ['backend', 'strategy', ...(Object.keys(NUMBER_FLAGS) as NumberFlag[])] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`);
     }
     const config = fromFile(values.config);
@@ -63,8 +67,8 @@ export function parseFlags(argv: string[]): ProxyConfig {
   flagAddress('listen', values.listen);
   for (const text of values.backend) flagAddress('backend', text);
   const timeouts: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(TIMEOUT_FLAGS)) {
-    const text = values[flag as TimeoutFlag];
+  for (const [flag, key] of Object.entries(NUMBER_FLAGS)) {
+    const text = values[flag as NumberFlag];
     if (text !== undefined) timeouts[key] = /^\d+$/.test(text) ? Number(text) : text;
   }
   try {
@@ -79,7 +83,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
     if (!(err instanceof ConfigError)) throw err;
     // Name the flag, not the config key it fills in.
     let message = err.message.replace(/^strategy:/, '--strategy:');
-    for (const [flag, key] of Object.entries(TIMEOUT_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
+    for (const [flag, key] of Object.entries(NUMBER_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
     throw new UsageError(message);
   }
 }
@@ -106,10 +110,11 @@ function fromFile(file: string): ProxyConfig {
 }
 
 function workerCount(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 64) {
-    throw new UsageError(`--workers: must be a whole number from 1 to 64, got "${text}"`);
+  try {
+    return validWorkerCount(/^\d+$/.test(text) ? Number(text) : text, '--workers');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  return Number(text);
 }
 
 function flagAddress(name: string, value: string) {

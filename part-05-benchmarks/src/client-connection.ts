@@ -48,7 +48,7 @@ export class ClientConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.closing) return; // lingering: read and drop
-    if (this.exchange && !this.exchange.requestDone) return this.exchange.clientBytes(chunk);
+    if (this.exchange && !this.exchange.requestForwarded) return this.exchange.clientBytes(chunk);
     this.buffer = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
     if (this.exchange) this.socket.pause(); // a pipelined request waits for the one before it
     else this.next();
@@ -76,6 +76,11 @@ export class ClientConnection {
       this.clearTimer();
       const { head } = parsed;
       const framing = requestFraming(head);
+      const maxBody = this.ctx.config.clientMaxBodySize;
+      // Refused before anything reaches a backend (nginx's client_max_body_size).
+      if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
+        throw new HttpError(413, `request body of ${framing.length} bytes is larger than ${maxBody}`);
+      }
       const upstreamName = this.ctx.hosts.route(headerValues(head, 'host')[0]);
       if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head, 'host')[0] ?? ''}"`);
       this.requests++;
@@ -83,15 +88,16 @@ export class ClientConnection {
       const keepAlive =
         head.version === '1.1' &&
         !headerTokens(head, 'connection').includes('close') &&
-        this.requests < this.ctx.config.keepAliveRequests &&
-        !this.stopping;
+        this.requests < this.ctx.config.keepAliveRequests;
       const initial = this.buffer.subarray(parsed.length);
       this.buffer = EMPTY;
-      this.exchange = new Exchange(this.socket, head, framing, this.ctx.upstreams.get(upstreamName)!, keepAlive, upgradeRequested(head), this.ctx, {
-        requestDone: (rest) => {
+      this.exchange = new Exchange(this.socket, head, framing, this.ctx.upstreams.get(upstreamName)!, upgradeRequested(head), this.ctx, {
+        requestForwarded: (rest) => {
           this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
           if (rest.length > 0) this.socket.pause();
         },
+        // Asked as the response head goes out, so a shutdown since the request began is told.
+        keepAlive: () => keepAlive && !this.stopping,
         finished: ({ keepClient, upgraded }) => {
           this.exchange = undefined;
           if (upgraded) return;
@@ -136,12 +142,9 @@ export class ClientConnection {
       this.socket.destroy();
       return;
     }
-    // A request body cut short by FIN cannot be completed.
-    if (this.exchange && !this.exchange.requestDone) {
-      this.exchange.abort();
-      this.socket.destroy();
-      return;
-    }
+    // Half-close: the client has said all it will say, and still waits for its answer. The
+    // exchange decides whether what it sent is a whole request.
+    if (this.exchange && !this.exchange.requestForwarded) return this.exchange.clientEnded();
     if (!this.exchange) this.next();
   };
 

@@ -52,8 +52,14 @@ export interface ProxyConfig {
   upstreams: Record<string, UpstreamConfig>;
   virtualHosts: VirtualHostConfig[];
   healthCheck?: HealthCheckConfig;
-  /** Wait for a backend's response head (504 after it). */
+  /** Longest a backend may stay silent once the request is sent, or not take body bytes (504). */
   responseTimeoutMs: number;
+  /** Longest pause between two reads of a request body (408), nginx's client_body_timeout. */
+  clientBodyTimeoutMs: number;
+  /** Largest request body in bytes (413), nginx's client_max_body_size; 0 = no limit. */
+  clientMaxBodySize: number;
+  /** Close an upgraded tunnel (WebSocket) after this long with no byte either way. */
+  tunnelIdleTimeoutMs: number;
   /** Wait for a client's whole request head once it has begun (408 after it). */
   clientHeaderTimeoutMs: number;
   /** Keep an idle client connection open this long between requests. */
@@ -65,6 +71,7 @@ export interface ProxyConfig {
 }
 
 export const DEFAULT_UPSTREAM = 'default';
+export const MAX_WORKERS = 64;
 
 export const DEFAULTS = {
   strategy: 'round-robin' as StrategyName,
@@ -73,6 +80,9 @@ export const DEFAULTS = {
   maxFails: 1,
   failTimeoutMs: 10_000,
   responseTimeoutMs: 60_000,
+  clientBodyTimeoutMs: 60_000,
+  clientMaxBodySize: 1024 * 1024,
+  tunnelIdleTimeoutMs: 60_000,
   clientHeaderTimeoutMs: 10_000,
   keepAliveTimeoutMs: 60_000,
   keepAliveRequests: 1000,
@@ -83,7 +93,9 @@ export const DEFAULTS = {
   workers: 1,
 };
 
-const TIMEOUT_KEYS = ['connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'keepAliveTimeoutMs'] as const;
+const TIMEOUT_KEYS = [
+  'connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'clientBodyTimeoutMs', 'keepAliveTimeoutMs', 'tunnelIdleTimeoutMs',
+] as const;
 
 /** A mistake in the configuration; `path` names the field, like backends[2].weight. */
 export class ConfigError extends Error {
@@ -99,7 +111,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
   const doc = object(raw, '');
   onlyKeys(doc, '', [
     'listen', 'workers', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
-    'keepAliveRequests', 'backendKeepAlive', 'limits',
+    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits',
   ]);
   const strategyName = strategy(doc.strategy ?? DEFAULTS.strategy, 'strategy');
   const upstreams: Record<string, UpstreamConfig> = {};
@@ -116,12 +128,13 @@ export function validateConfig(raw: unknown): ProxyConfig {
   ) as Record<(typeof TIMEOUT_KEYS)[number], number>;
   const config: ProxyConfig = {
     listen: address(doc.listen, 'listen'),
-    workers: positiveInteger(doc.workers ?? DEFAULTS.workers, 'workers'),
+    workers: workerCount(doc.workers ?? DEFAULTS.workers, 'workers'),
     strategy: strategyName,
     ...timeouts,
     upstreams,
     virtualHosts: doc.virtualHosts === undefined ? [] : virtualHosts(doc.virtualHosts, 'virtualHosts', upstreams),
     keepAliveRequests: positiveInteger(doc.keepAliveRequests ?? DEFAULTS.keepAliveRequests, 'keepAliveRequests'),
+    clientMaxBodySize: integer(doc.clientMaxBodySize ?? DEFAULTS.clientMaxBodySize, 'clientMaxBodySize', 0),
     backendKeepAlive: backendKeepAlive(doc.backendKeepAlive ?? {}, 'backendKeepAlive'),
     limits: limits(doc.limits ?? {}, 'limits'),
   };
@@ -248,6 +261,14 @@ function integer(raw: unknown, path: string, min: number): number {
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < min) {
     const what = min === 0 ? 'a whole number, 0 or more' : 'a positive integer';
     throw new ConfigError(path, `must be ${what}, got ${show(raw)}`);
+  }
+  return raw;
+}
+
+/** One rule for the file and the flag: 1 to MAX_WORKERS processes. */
+export function workerCount(raw: unknown, path: string): number {
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1 || raw > MAX_WORKERS) {
+    throw new ConfigError(path, `must be a whole number from 1 to ${MAX_WORKERS}, got ${show(raw)}`);
   }
   return raw;
 }

@@ -27,8 +27,10 @@ export interface ExchangeContext {
 }
 
 export interface ExchangeHooks {
-  /** The request body is complete; `rest` is what the client sent after it (pipelined requests). */
-  requestDone(rest: Buffer): void;
+  /** The whole request has gone to the backend; `rest` is what the client sent after it (pipelined requests). */
+  requestForwarded(rest: Buffer): void;
+  /** Asked when the response head is written: may the client connection carry another request? */
+  keepAlive(): boolean;
   /** The exchange is over. keepClient: the client connection may carry another request. */
   finished(outcome: { keepClient: boolean; upgraded?: boolean }): void;
   /** For an upgrade: hand over the client socket with whatever it sent after the request. */
@@ -37,15 +39,25 @@ export interface ExchangeHooks {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const EMPTY = Buffer.alloc(0);
+/** Errors of our own process, not of the backend: out of file descriptors or local ports. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS']);
 
-type Failure = 'connect' | 'timeout' | 'error' | 'invalid';
+/**
+ * Why a backend connection failed. Only the backend's own faults count against its health;
+ * 'local' is our own shortage (nginx counts neither it nor a client's faults).
+ */
+type Failure = 'connect' | 'timeout' | 'reset' | 'invalid' | 'local';
 
 export class Exchange {
-  requestDone = false;
+  /** Every byte of the request (head and whole body) has been written to a backend. */
+  requestForwarded = false;
   private readonly tried = new Set<Backend>();
   private readonly requestDecoder: BodyDecoder;
   /** Client bytes held until a backend is ready, so a failed connect loses nothing. */
   private held: Buffer[] = [];
+  /** The client sent FIN; what it sent before may still complete the request. */
+  private clientFinished = false;
+  private bodyBytes = 0;
   private conn: BackendConnection | undefined;
   private connected = false;
   private bodyStarted = false;
@@ -54,8 +66,13 @@ export class Exchange {
   private responseHead: ResponseHead | undefined;
   private responseDecoder: BodyDecoder | undefined;
   private clientFraming: Framing = { kind: 'none' };
-  private timer: NodeJS.Timeout | undefined;
-  private lastError = '';
+  private keepClient = false;
+  /** The backend's clock: time between two of its reads or drains (proxy_read/send_timeout). */
+  private backendTimer: NodeJS.Timeout | undefined;
+  /** The client's clock: time between two reads of the request body (client_body_timeout). */
+  private clientTimer: NodeJS.Timeout | undefined;
+  private backendError: NodeJS.ErrnoException | undefined;
+  private outOfStep = false;
   private staleRetried = false;
   private over = false;
 
@@ -64,7 +81,6 @@ export class Exchange {
     private readonly head: RequestHead,
     framing: Framing,
     private readonly upstream: Upstream,
-    private readonly clientKeepAlive: boolean,
     private readonly upgrade: string | undefined,
     private readonly ctx: ExchangeContext,
     private readonly hooks: ExchangeHooks,
@@ -74,12 +90,8 @@ export class Exchange {
 
   /** Starts with the bytes that came after the request head. */
   start(initial: Buffer): void {
-    if (this.requestDecoder.done) {
-      this.requestDone = true;
-      this.hooks.requestDone(initial);
-    } else if (initial.length > 0) {
-      this.held.push(initial);
-    }
+    if (this.requestDecoder.done) this.requestComplete(initial);
+    else if (initial.length > 0) this.held.push(initial);
     this.attempt(false);
   }
 
@@ -93,15 +105,18 @@ export class Exchange {
     }
   }
 
+  /** The client has sent FIN (half-close). It may still read our answer. */
+  clientEnded(): void {
+    this.clientFinished = true;
+    // Not yet connected: the held bytes decide once they are forwarded (see send()).
+    if (this.connected && !this.requestForwarded) this.clientFault(new HttpError(400, 'the client closed before its request body was complete'));
+  }
+
   /** The client went away: drop the backend connection, it is mid-exchange. */
   abort(): void {
-    if (this.over) return;
-    if (this.conn) {
-      this.detachBackend();
-      this.conn.socket.destroy();
-      this.conn.backend.active--;
-    }
-    this.end({ keepClient: false });
+    if (this.over || !this.conn) return this.end();
+    this.releaseBackend('destroy');
+    this.end();
   }
 
   private attempt(freshOnly: boolean): void {
@@ -110,7 +125,7 @@ export class Exchange {
       : this.upstream.strategy.pick(this.upstream.pool.available().filter((b) => !this.tried.has(b)));
     if (!backend) {
       if (this.tried.size === 0) return this.respondError(503, `no healthy backend in upstream "${this.upstream.name}"`);
-      return this.respondError(this.lastError.includes('timed out') ? 504 : 502, this.lastError);
+      return; // unreachable: fail() answers when no other backend is left
     }
     this.tried.add(backend);
     backend.active++;
@@ -118,16 +133,24 @@ export class Exchange {
     const conn = idle ?? this.ctx.connections.open(backend);
     this.conn = conn;
     this.connected = false;
+    this.backendError = undefined;
     conn.socket.on('close', this.onBackendClose);
     conn.socket.on('error', this.onBackendError);
     if (idle) return this.send();
-    const timeout = this.ctx.config.connectTimeoutMs;
-    conn.socket.setTimeout(timeout, () => conn.socket.destroy(new Error(`connect timed out after ${timeout} ms`)));
-    conn.socket.once('connect', () => {
-      conn.socket.setTimeout(0);
-      this.send();
-    });
+    conn.socket.setTimeout(this.ctx.config.connectTimeoutMs);
+    conn.socket.on('timeout', this.onConnectTimeout);
+    conn.socket.once('connect', this.onConnect);
   }
+
+  private readonly onConnect = (): void => {
+    this.conn!.socket.setTimeout(0);
+    this.conn!.socket.off('timeout', this.onConnectTimeout);
+    this.send();
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    this.fail('timeout', `connect timed out after ${this.ctx.config.connectTimeoutMs} ms`);
+  };
 
   /** The connection is up: write the head, then the body as it comes. */
   private send(): void {
@@ -140,43 +163,66 @@ export class Exchange {
     this.client.on('drain', this.onClientDrain);
     const head = backendRequestHead(this.head, this.client.remoteAddress ?? '', this.requestDecoder.framing, this.upgrade, conn.backend.name);
     conn.socket.write(head);
-    this.armTimer(this.ctx.config.responseTimeoutMs, 'no response head');
-    for (const chunk of this.held.splice(0)) this.forwardBody(chunk);
-    if (!this.requestDone) this.client.resume();
+    if (this.requestForwarded) this.armBackendTimer(); // bodiless: the backend's turn now
+    // One piece: if the body ends inside it, what follows is handed back whole.
+    if (this.held.length > 0) this.forwardBody(Buffer.concat(this.held.splice(0)));
+    if (this.over || this.requestForwarded) return;
+    if (this.clientFinished) return this.clientFault(new HttpError(400, 'the client closed before its request body was complete'));
+    this.armClientTimer();
+    this.client.resume();
   }
 
   private forwardBody(chunk: Buffer): void {
-    if (this.requestDone) return; // bytes after the body belong to the next request (already handed back)
+    if (this.requestForwarded || this.over) return; // bytes after the body belong to the next request (already handed back)
     const chunked = this.requestDecoder.framing.kind === 'chunked';
     const backend = this.conn!.socket;
+    const max = this.ctx.config.clientMaxBodySize;
+    this.clientTimer?.refresh();
     let rest: Buffer | undefined;
     try {
       rest = this.requestDecoder.push(chunk, (data) => {
+        this.bodyBytes += data.length;
+        // Content-Length was checked before we began; a chunked body is counted as it comes.
+        if (max > 0 && this.bodyBytes > max) throw new HttpError(413, `request body larger than ${max} bytes`);
         this.bodyStarted = true;
         const ok = chunked ? encodeChunk(data).map((part) => backend.write(part)).every(Boolean) : backend.write(data);
         this.ctx.onBuffered(backend.writableLength);
-        if (!ok) this.client.pause(); // the backend reads slower than the client sends
+        if (!ok) {
+          this.client.pause(); // the backend reads slower than the client sends: its clock runs
+          this.armBackendTimer();
+        }
       });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      return this.rejectBody(err);
+      return this.clientFault(err);
     }
     if (rest === undefined) return;
     if (chunked) backend.write(LAST_CHUNK);
-    this.requestDone = true;
-    this.hooks.requestDone(rest);
+    this.requestComplete(rest);
+    this.armBackendTimer(); // now the backend's clock starts (unless it has answered already)
     if (this.responseDecoder?.done) this.complete();
   }
 
+  private requestComplete(rest: Buffer): void {
+    this.requestForwarded = true;
+    this.stopClientTimer();
+    this.hooks.requestForwarded(rest);
+  }
+
   private readonly onBackendDrain = (): void => {
-    if (!this.requestDone) this.client.resume();
+    if (this.requestForwarded) return;
+    this.stopBackendTimer();
+    this.client.resume();
   };
 
   private readonly onClientDrain = (): void => {
-    this.conn?.socket.resume();
+    if (!this.conn || this.over) return;
+    this.armBackendTimer();
+    this.conn.socket.resume();
   };
 
   private readonly onBackendData = (chunk: Buffer): void => {
+    this.backendTimer?.refresh();
     try {
       if (this.responseDecoder) return this.forwardResponse(chunk);
       this.responseBuffer = this.responseBuffer.length > 0 ? Buffer.concat([this.responseBuffer, chunk]) : chunk;
@@ -206,7 +252,6 @@ export class Exchange {
   }
 
   private startResponse(head: ResponseHead, rest: Buffer): void {
-    this.clearTimer();
     const framing = responseFraming(head, this.head.method);
     this.responseHead = head;
     this.responseDecoder = new BodyDecoder(framing, 502);
@@ -214,34 +259,35 @@ export class Exchange {
     const http11 = this.head.version === '1.1';
     this.clientFraming =
       framing.kind === 'chunked' || framing.kind === 'close' ? (http11 ? { kind: 'chunked' } : { kind: 'close' }) : framing;
-    const close = !this.clientKeepAlive || this.clientFraming.kind === 'close' || !this.requestDone;
+    // Decided now, as the head goes out: a shutdown that began meanwhile says Connection: close.
+    this.keepClient = this.hooks.keepAlive() && this.clientFraming.kind !== 'close' && this.requestForwarded;
     this.client.cork(); // head and first body bytes leave together
-    this.writeClient(clientResponseHead(head, this.clientFraming, close));
+    this.writeClient(clientResponseHead(head, this.clientFraming, !this.keepClient));
     this.forwardResponse(rest);
     process.nextTick(() => this.client.uncork());
   }
 
   private forwardResponse(chunk: Buffer): void {
     const rest = this.responseDecoder!.push(chunk, (data) => {
+      // The decoder never hands out an empty piece: as a chunk it would read "0\r\n\r\n", the end.
       const ok = this.clientFraming.kind === 'chunked' ? encodeChunk(data).map((p) => this.writeClient(p)).every(Boolean) : this.writeClient(data);
-      if (!ok) this.conn!.socket.pause(); // the client reads slower than the backend sends
+      if (!ok) {
+        this.conn!.socket.pause(); // the client reads slower than the backend sends: not the backend's delay
+        this.stopBackendTimer();
+      }
     });
     if (rest === undefined) return;
-    if (rest.length > 0) this.lastError = 'bytes after the response'; // the connection is out of step
+    if (rest.length > 0) this.outOfStep = true; // bytes after the response: the connection is out of step
     this.finishResponseBody();
   }
 
   private finishResponseBody(): void {
     if (this.clientFraming.kind === 'chunked') this.writeClient(LAST_CHUNK);
-    if (this.requestDone) return this.complete();
+    if (this.requestForwarded) return this.complete();
     // The backend answered before the request body was over (a 413, say). The connection can
     // no longer be trusted to be in step: close both sides once the response is out.
-    const conn = this.conn!;
-    this.detachBackend();
-    conn.socket.destroy();
-    conn.backend.active--;
-    this.upstream.pool.succeeded(conn.backend);
-    this.end({ keepClient: false });
+    this.releaseBackend('destroy', 'success');
+    this.end();
   }
 
   private readonly onBackendEnd = (): void => {
@@ -250,36 +296,35 @@ export class Exchange {
       this.finishResponseBody();
       return;
     }
-    if (!this.over && !this.responseDecoder?.done) this.fail('error', 'backend closed the connection before the response was complete');
+    if (!this.over && !this.responseDecoder?.done) this.fail('reset', 'backend closed the connection before the response was complete');
   };
 
-  private readonly onBackendError = (err: Error): void => {
-    this.lastError = err.message;
+  private readonly onBackendError = (err: NodeJS.ErrnoException): void => {
+    this.backendError = err;
   };
 
   private readonly onBackendClose = (): void => {
     if (this.over) return;
-    const reason = this.lastError || 'backend closed the connection';
-    this.fail(reason.includes('timed out') ? 'timeout' : this.connected ? 'error' : 'connect', reason);
+    const err = this.backendError;
+    if (err?.code !== undefined && LOCAL_ERRORS.has(err.code)) return this.fail('local', `cannot open a connection: ${err.message}`);
+    this.fail(this.connected ? 'reset' : 'connect', err?.message ?? 'backend closed the connection');
   };
 
+  /** The one path for a backend that let us down: account, then retry, answer or cut. */
   private fail(kind: Failure, reason: string): void {
+    if (this.over) return;
     const conn = this.conn!;
-    this.lastError = reason;
-    this.clearTimer();
-    this.detachBackend();
-    conn.socket.destroy();
-    conn.backend.active--;
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
-    const stale = conn.reused && !this.responseStarted && this.responseBuffer.length === 0 && kind === 'error';
-    if (!stale) this.upstream.pool.failed(conn.backend, reason);
+    const stale = conn.reused && !this.responseStarted && this.responseBuffer.length === 0 && kind === 'reset';
+    this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason);
 
     if (this.responseStarted) {
       // The client already has part of a response: a second status line would corrupt it.
       this.ctx.log(`${this.head.method} ${this.head.target}: ${reason} after the response began; cutting the client`);
       this.client.destroy();
-      return this.end({ keepClient: false });
+      return this.end();
     }
+    if (kind === 'local') return this.respondError(503, reason);
     if (stale && !this.bodyStarted && !this.staleRetried) {
       this.staleRetried = true;
       return this.attempt(true); // once, on a fresh connection to the same backend
@@ -287,52 +332,65 @@ export class Exchange {
     // Another backend may be tried if it cannot do harm: nothing was sent yet (the connect
     // failed), or the request is idempotent and has no body that was already streamed away.
     const replayable = kind !== 'invalid' && !this.bodyStarted && (!this.connected || IDEMPOTENT.has(this.head.method));
-    if (replayable) return this.attempt(false);
+    const next = replayable ? this.upstream.pool.available().some((b) => !this.tried.has(b)) : false;
+    if (next) return this.attempt(false);
     this.respondError(kind === 'timeout' ? 504 : 502, reason);
   }
 
-  /** The request body turned out malformed mid-stream: the backend has half a request, drop it. */
-  private rejectBody(err: HttpError): void {
-    const conn = this.conn!;
-    this.clearTimer();
-    this.detachBackend();
-    conn.socket.destroy();
-    conn.backend.active--;
-    if (this.responseStarted) this.client.destroy();
-    else this.writeClient(errorResponse(err.status, err.message, false));
-    this.end({ keepClient: false });
+  /** The client broke the rules mid-body (too large, too slow, malformed, cut short): its fault, not the backend's. */
+  private clientFault(err: HttpError): void {
+    if (this.over) return;
+    if (this.conn) this.releaseBackend('destroy', 'neutral');
+    if (this.responseStarted) {
+      this.client.destroy();
+      return this.end();
+    }
+    this.ctx.log(`${err.status} for ${this.head.method} ${this.head.target}: ${err.message}`);
+    this.writeClient(errorResponse(err.status, err.message, false));
+    this.end();
   }
 
   private respondError(status: number, detail: string): void {
     this.ctx.log(`${status} for ${this.head.method} ${this.head.target}: ${detail}`);
-    const keep = this.clientKeepAlive && this.requestDone;
-    this.writeClient(errorResponse(status, detail, keep));
-    this.end({ keepClient: keep });
+    this.keepClient = this.hooks.keepAlive() && this.requestForwarded;
+    this.writeClient(errorResponse(status, detail, this.keepClient));
+    this.end();
   }
 
   /** Both directions are over: give the backend connection back if it is still in step. */
   private complete(): void {
     if (this.over) return;
-    const conn = this.conn!;
     const head = this.responseHead!;
-    conn.backend.active--;
-    this.upstream.pool.succeeded(conn.backend);
-    this.detachBackend();
     const reusable =
       this.responseDecoder!.framing.kind !== 'close' &&
       head.version === '1.1' &&
       !headerTokens(head, 'connection').includes('close') &&
-      this.lastError !== 'bytes after the response';
-    if (reusable) this.ctx.connections.release(conn);
+      !this.outOfStep;
+    this.releaseBackend(reusable ? 'keep' : 'destroy', 'success');
+    this.end();
+  }
+
+  /**
+   * The one release path for the backend connection (nginx's free(peer, state)): detach our
+   * listeners, count the request as done, record the outcome, then pool or destroy the socket.
+   * outcome: 'success', 'neutral' (nobody's fault), or the failure's reason.
+   */
+  private releaseBackend(socket: 'keep' | 'destroy', outcome: string = 'neutral'): void {
+    const conn = this.conn!;
+    this.stopBackendTimer();
+    this.detachBackend();
+    conn.backend.active--;
+    if (outcome === 'success') this.upstream.pool.succeeded(conn.backend);
+    else if (outcome !== 'neutral') this.upstream.pool.failed(conn.backend, outcome);
+    if (socket === 'keep') this.ctx.connections.release(conn);
     else conn.socket.destroy();
-    this.end({ keepClient: this.clientKeepAlive && this.clientFraming.kind !== 'close' });
   }
 
   /** 101 Switching Protocols: from now on the two sockets are a plain byte tunnel (part 2's pump). */
   private switchProtocols(head: ResponseHead, rest: Buffer): void {
     const conn = this.conn!;
-    this.clearTimer();
     if (this.upgrade === undefined) return this.fail('invalid', 'backend switched protocols unasked');
+    this.stopBackendTimer();
     this.detachBackend();
     conn.backend.active--;
     this.upstream.pool.succeeded(conn.backend);
@@ -341,7 +399,8 @@ export class Exchange {
     const early = this.hooks.takeClient();
     if (early.length > 0) conn.socket.write(early);
     this.over = true;
-    tunnel(this.client, conn.socket, { onBuffered: this.ctx.onBuffered });
+    this.stopClientTimer();
+    tunnel(this.client, conn.socket, { onBuffered: this.ctx.onBuffered, idleTimeoutMs: this.ctx.config.tunnelIdleTimeoutMs });
     this.client.resume();
     conn.socket.resume();
     this.hooks.finished({ keepClient: false, upgraded: true });
@@ -354,20 +413,33 @@ export class Exchange {
     return ok;
   }
 
-  private armTimer(ms: number, what: string): void {
-    this.clearTimer();
-    this.timer = setTimeout(() => {
-      this.conn!.socket.destroy(new Error(`${what}: timed out after ${ms} ms`));
-    }, ms);
+  private armBackendTimer(): void {
+    if (this.backendTimer) return void this.backendTimer.refresh();
+    const ms = this.ctx.config.responseTimeoutMs;
+    this.backendTimer = setTimeout(() => this.fail('timeout', `backend silent for ${ms} ms: timed out`), ms);
   }
 
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  private stopBackendTimer(): void {
+    clearTimeout(this.backendTimer);
+    this.backendTimer = undefined;
+  }
+
+  private armClientTimer(): void {
+    if (this.clientTimer) return void this.clientTimer.refresh();
+    const ms = this.ctx.config.clientBodyTimeoutMs;
+    this.clientTimer = setTimeout(() => this.clientFault(new HttpError(408, `request body stalled for ${ms} ms`)), ms);
+  }
+
+  private stopClientTimer(): void {
+    clearTimeout(this.clientTimer);
+    this.clientTimer = undefined;
   }
 
   private detachBackend(): void {
     const socket = this.conn!.socket;
+    socket.setTimeout(0);
+    socket.off('connect', this.onConnect);
+    socket.off('timeout', this.onConnectTimeout);
     socket.off('data', this.onBackendData);
     socket.off('end', this.onBackendEnd);
     socket.off('drain', this.onBackendDrain);
@@ -376,10 +448,11 @@ export class Exchange {
     this.client.off('drain', this.onClientDrain);
   }
 
-  private end(outcome: { keepClient: boolean }): void {
+  private end(): void {
     if (this.over) return;
     this.over = true;
-    this.clearTimer();
-    this.hooks.finished(outcome);
+    this.stopBackendTimer();
+    this.stopClientTimer();
+    this.hooks.finished({ keepClient: this.keepClient });
   }
 }

@@ -31,6 +31,8 @@ export interface ProxyStats {
   backendConnectionsOpened: number;
   /** Most bytes ever queued in user space on one socket: what backpressure keeps small. */
   peakBufferedBytes: number;
+  /** Configurations still in use: the current one, and old ones that still have clients. */
+  generations: number;
 }
 
 export interface Proxy {
@@ -103,7 +105,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   };
 
   let current = build(options);
+  /** The current generation, and retired ones until their last client has gone. */
   const all = new Set<Generation>([current]);
+  const forgetIfDrained = (generation: Generation) => {
+    if (generation !== current && generation.clients.size === 0) all.delete(generation);
+  };
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
   // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
@@ -112,7 +118,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     const generation = current; // the settings in force when it connected, for its whole life
     const client = new ClientConnection(socket, generation.context);
     generation.clients.add(client);
-    socket.once('close', () => generation.clients.delete(client));
+    socket.once('close', () => {
+      generation.clients.delete(client);
+      forgetIfDrained(generation);
+    });
   });
 
   server.listen(options.listen.port, options.listen.host);
@@ -132,16 +141,21 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       ...stats,
       clientConnections: [...all].reduce((n, g) => n + g.clients.size, 0),
       backendConnectionsOpened,
+      generations: all.size,
     }),
     whenIdle: () => sockets.whenIdle(),
     reload(config: ProxyConfig) {
       if (config.listen.host !== options.listen.host || config.listen.port !== options.listen.port) {
         log(`reload: the listen address cannot change without a restart; still on ${host}:${port}`);
       }
+      if (config.workers !== options.workers) {
+        log(`reload: the number of workers cannot change without a restart; still ${options.workers}`);
+      }
       const old = current;
       current = build(config);
       all.add(current);
       retire(old);
+      forgetIfDrained(old);
       log('reload: new configuration in force for new connections; open ones finish on the old one');
     },
     async close(deadlineMs = 10_000) {

@@ -5,12 +5,21 @@ import type { Socket } from 'node:net';
 export interface TunnelEvents {
   /** Called after every write with the bytes queued in user space on the receiving side. */
   onBuffered?: (bytes: number) => void;
+  /** Close both sides after this long with no byte either way (0 or absent: never). */
+  idleTimeoutMs?: number;
 }
 
 /** Pumps bytes both ways between a and b until both directions have ended, or one side breaks. */
 export function tunnel(a: Socket, b: Socket, events: TunnelEvents = {}): void {
   pumpOneWay(a, b, events);
   pumpOneWay(b, a, events);
+  // Every byte either way is read from or written to a, so a's idle timer sees both directions.
+  if (events.idleTimeoutMs) {
+    a.setTimeout(events.idleTimeoutMs, () => {
+      a.destroy();
+      b.destroy();
+    });
+  }
   for (const socket of [a, b]) {
     // The error itself is reported through 'close' (hadError); without a listener it would crash us.
     socket.on('error', () => {});

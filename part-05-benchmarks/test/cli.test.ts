@@ -92,6 +92,8 @@ describe('part 5: command line', () => {
     [{ ...good, backends: [{ address: '127.0.0.1:1', wieght: 2 }] }, /backends\[0\]\.wieght: unknown key/],
     [{ ...good, backends: [{ address: '127.0.0.1:1', maxFails: -1 }] }, /backends\[0\]\.maxFails: must be a whole number, 0 or more, got -1/],
     [{ ...good, healthCheck: { intervalMs: 1000, timeoutMs: 500, fall: 3 } }, /healthCheck\.rise: is required/],
+    [{ ...good, workers: 65 }, /workers: must be a whole number from 1 to 64, got 65/],
+    [{ ...good, clientMaxBodySize: -1 }, /clientMaxBodySize: must be a whole number, 0 or more, got -1/],
   ])('rejects config %j with exit code 2, naming the field', async (content, message) => {
     const file = join(dir, 'bad.json');
     writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));

@@ -26,7 +26,7 @@ describe('part 4: forwarding, as in the earlier parts', () => {
       received = Buffer.concat(chunks);
       res.end('stored');
     });
-    const { port } = await fx.proxy({ backends: [{ address: await fx.backend(server) }] });
+    const { port } = await fx.proxy({ backends: [{ address: await fx.backend(server) }], clientMaxBodySize: 8 * 1024 * 1024 });
 
     const response = await request(port, { method: 'POST', body: upload });
 

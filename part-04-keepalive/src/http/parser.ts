@@ -80,13 +80,14 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
   const end = findHeadEnd(buf, firstLineEnd, limits);
   if (end === undefined) return undefined;
   const lines = splitLines(buf.toString('latin1', 0, end - 4));
-  const match = /^HTTP\/1\.([01]) (\d{3}) ?([\t\x20-\x7e\x80-\xff]*)$/.exec(lines[0]!);
+  // status-code SP reason: "2000 OK" and "200OK" are refused, a bare "200" is accepted, as by llhttp.
+  const match = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
   if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(lines[0]!.slice(0, 80))}`);
   return {
     head: {
       version: match[1] === '0' ? '1.0' : '1.1',
       status: Number(match[2]),
-      reason: match[3]!,
+      reason: match[3] ?? '',
       headers: fieldLines(lines.slice(1), limits),
     },
     length: end,
@@ -131,6 +132,8 @@ function requestLine(line: string): Omit<RequestHead, 'headers'> {
   throw new HttpError(400, 'invalid HTTP version');
 }
 
+const FRAMING_FIELD = /^(content-length|transfer-encoding)$/i;
+
 function fieldLines(lines: string[], limits: HeadLimits): Header[] {
   if (lines.length > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
   return lines.map((line) => {
@@ -142,6 +145,8 @@ function fieldLines(lines: string[], limits: HeadLimits): Header[] {
     if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
+    // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
+    if (FRAMING_FIELD.test(name) && line.includes('\t', colon)) throw new HttpError(400, `tab in ${name}`);
     return [name, value];
   });
 }

@@ -88,7 +88,7 @@ export class BodyDecoder {
     if (this.done) return chunk;
     switch (this.framing.kind) {
       case 'close':
-        onData(chunk);
+        if (chunk.length > 0) onData(chunk); // never an empty piece: re-chunked, it would mean "the end"
         return undefined;
       case 'length': {
         const take = Math.min(this.remaining, chunk.length);

@@ -87,13 +87,14 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
   const end = findHeadEnd(buf, firstLineEnd, limits);
   if (end === undefined) return undefined;
   const lines = splitLines(buf.toString('latin1', 0, end - 4));
-  const match = /^HTTP\/1\.([01]) (\d{3}) ?([\t\x20-\x7e\x80-\xff]*)$/.exec(lines[0]!);
+  // status-code SP reason: "2000 OK" and "200OK" are refused, a bare "200" is accepted, as by llhttp.
+  const match = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
   if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(lines[0]!.slice(0, 80))}`);
   return {
     head: {
       version: match[1] === '0' ? '1.0' : '1.1',
       status: Number(match[2]),
-      reason: match[3]!,
+      reason: match[3] ?? '',
       ...fieldLines(lines, limits),
     },
     length: end,
@@ -139,6 +140,8 @@ function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'ver
 }
 
 /** The field lines (lines[1..]), checked, in one pass that also builds the index by name. */
+const FRAMING_FIELD = /^(content-length|transfer-encoding)$/i;
+
 function fieldLines(lines: string[], limits: HeadLimits): Fields {
   if (lines.length - 1 > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
   const fields: Fields = { headers: [], lower: [], byName: new Map() };
@@ -150,8 +153,11 @@ function fieldLines(lines: string[], limits: HeadLimits): Fields {
     const name = line.slice(0, colon);
     // "Host : x" is refused: whitespace before the colon has been used to smuggle requests.
     if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
-    const value = line.slice(colon + 1).trim();
+    // Only SP and HTAB are optional whitespace (RFC 9110 5.6.3); trim() would also eat \f, \v and U+00A0.
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
+    // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
+    if (FRAMING_FIELD.test(name) && line.includes('\t', colon)) throw new HttpError(400, `tab in ${name}`);
     const lower = name.toLowerCase();
     fields.headers.push([name, value]);
     fields.lower.push(lower);
