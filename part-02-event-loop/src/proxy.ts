@@ -4,6 +4,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { tunnel } from './pump.ts';
 import { SocketTracker } from './sockets.ts';
+import { clientLimit } from './fd-budget.ts';
+import { BurstLog } from './burst-log.ts';
 import { formatAddress, type Address } from './address.ts';
 import type { ProxyConfig } from './cli.ts';
 
@@ -40,6 +42,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const onBuffered = (bytes: number) => {
     if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
   };
+  const acceptTrouble = new BurstLog(log, 'accept');
+  const backendTrouble = new BurstLog(log, `backend ${formatAddress(options.backend)} unreachable`);
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
   // noDelay: forward each chunk at once instead of letting Nagle's algorithm hold small ones.
@@ -60,14 +64,22 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     let connected = false;
     backend.once('connect', () => (connected = true));
     backend.once('error', (err) => {
-      if (!connected) log(`backend ${formatAddress(options.backend)} unreachable: ${err.message}`);
+      if (!connected) backendTrouble.event(err.message);
     });
     // Node queues writes until the backend connection is up; backpressure covers that wait too.
     tunnel(client, backend, { onBuffered });
   });
 
+  // Past this many clients, Node closes new connections at once: each client needs a second
+  // descriptor for its backend, and running out of them would fail everybody.
+  const maxClients = clientLimit();
+  if (maxClients !== undefined) server.maxConnections = maxClients;
+  server.on('drop', () => acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`));
+
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
+  // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
+  server.on('error', (err) => acceptTrouble.event(err.message));
   const { address: host, port } = server.address() as net.AddressInfo;
 
   return {

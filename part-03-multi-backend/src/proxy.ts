@@ -4,11 +4,16 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { tunnel } from './pump.ts';
 import { SocketTracker } from './sockets.ts';
+import { clientLimit } from './fd-budget.ts';
+import { BurstLog } from './burst-log.ts';
 import { Pool, type Backend } from './pool.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import type { Address } from './address.ts';
 import type { ProxyConfig } from './config.ts';
+
+/** Errors of our own process, not of the backend: out of file descriptors or local ports. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS']);
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */
@@ -54,6 +59,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
   };
   let outage = false; // logged once when no backend can be reached, once when one can again
+  const acceptTrouble = new BurstLog(log, 'accept');
+  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
 
   /** Tries healthy backends not tried yet for this client until one connects. */
   const connectClient = (client: net.Socket, tried: Set<Backend>): void => {
@@ -101,9 +108,15 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       tunnel(client, socket, { onBuffered });
       client.resume(); // the bytes it sent meanwhile waited in the kernel; now they flow
     });
-    socket.once('error', (err) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => {
       if (connected) return; // from here on, errors are the tunnel's business
       client.off('close', clientLeft);
+      if (LOCAL_ERRORS.has(err.code ?? '')) {
+        // Our own shortage (out of descriptors or ports), not the backend's fault: no mark, no retry.
+        localTrouble.event(err.message);
+        client.destroy();
+        return;
+      }
       pool.connectFailed(backend, err.message);
       // Nothing has been forwarded yet, so trying another backend is always safe.
       connectClient(client, tried);
@@ -119,8 +132,16 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     connectClient(client, new Set());
   });
 
+  // Past this many clients, Node closes new connections at once: each client needs a second
+  // descriptor for its backend, and running out of them would fail everybody.
+  const maxClients = clientLimit();
+  if (maxClients !== undefined) server.maxConnections = maxClients;
+  server.on('drop', () => acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`));
+
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
+  // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
+  server.on('error', (err) => acceptTrouble.event(err.message));
   const { address: host, port } = server.address() as net.AddressInfo;
 
   return {

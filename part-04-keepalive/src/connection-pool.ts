@@ -16,11 +16,14 @@ export interface BackendConnection {
 
 export class ConnectionPool {
   private readonly idle = new Map<Backend, BackendConnection[]>();
+  private live = 0;
   opened = 0;
 
   constructor(
     private readonly settings: BackendKeepAliveConfig,
     private readonly sockets: SocketTracker,
+    /** Most backend connections open at once (see fd-budget.ts); idle ones make way past it. */
+    private readonly maxOpen = Infinity,
   ) {}
 
   /** The most recently used idle connection to this backend, if any. */
@@ -36,12 +39,17 @@ export class ConnectionPool {
 
   /** A new connection; the caller waits for 'connect' or 'error'. */
   open(backend: Backend): BackendConnection {
+    if (this.live >= this.maxOpen) this.closeOneIdle(); // its descriptor is worth more to this request
     this.opened++;
     const socket = this.sockets.track(
       net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
     );
     socket.on('error', () => {}); // reported to whoever uses it through 'close'
-    socket.once('close', () => this.forget(backend, socket));
+    this.live++;
+    socket.once('close', () => {
+      this.live--;
+      this.forget(backend, socket);
+    });
     return { socket, backend, requests: 0, reused: false };
   }
 
@@ -71,6 +79,14 @@ export class ConnectionPool {
 
   closeIdle(): void {
     for (const list of this.idle.values()) for (const conn of list.splice(0)) conn.socket.destroy();
+  }
+
+  /** Closes the idle connection that has waited longest, to any backend. */
+  private closeOneIdle(): void {
+    for (const list of this.idle.values()) {
+      const oldest = list.shift();
+      if (oldest) return void oldest.socket.destroy();
+    }
   }
 
   private forget(backend: Backend, socket: net.Socket): void {

@@ -3,6 +3,8 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
+import { clientLimit } from './fd-budget.ts';
+import { BurstLog } from './burst-log.ts';
 import { Pool } from './pool.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
@@ -53,6 +55,9 @@ export interface Proxy {
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
+  const maxClients = clientLimit();
+  const acceptTrouble = new BurstLog(log, 'accept');
+  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(options.upstreams)) {
     upstreams.set(name, {
@@ -63,13 +68,14 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   }
   const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
   const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
-  const connections = new ConnectionPool(options.backendKeepAlive, sockets);
+  const connections = new ConnectionPool(options.backendKeepAlive, sockets, maxClients);
   const clients = new Set<ClientConnection>();
   const stats = { requests: 0, peakBufferedBytes: 0 };
   const context = {
     config: options,
     connections,
     log,
+    onLocalError: (message: string) => localTrouble.event(message),
     hosts: new VirtualHosts(options.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
     upstreams,
     onRequest: () => stats.requests++,
@@ -87,8 +93,15 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     socket.once('close', () => clients.delete(client));
   });
 
+  // Past maxClients, Node closes new connections at once: each client needs a second descriptor
+  // for its backend, and running out of them would fail everybody.
+  if (maxClients !== undefined) server.maxConnections = maxClients;
+  server.on('drop', () => acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`));
+
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
+  // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
+  server.on('error', (err) => acceptTrouble.event(err.message));
   const { address: host, port } = server.address() as net.AddressInfo;
 
   return {

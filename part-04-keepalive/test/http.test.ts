@@ -4,6 +4,10 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
+import { ConnectionPool } from '../src/connection-pool.ts';
+import { SocketTracker } from '../src/sockets.ts';
+import { Backend } from '../src/pool.ts';
+import { validateConfig } from '../src/config.ts';
 import { connect, countConnections, namedBackend, oneConnection, raw, readAll, request, stalledBackend } from './helpers.ts';
 
 const fx = useFixture();
@@ -63,6 +67,25 @@ describe('part 4: keep-alive and the backend pool', () => {
     await backendSawClose; // the proxy, not the backend, closed it: the backend's own timeout is 5 s
 
     expect(proxy.stats().backendConnectionsOpened).toBe(1);
+  });
+
+  it('closes an idle backend connection to make room when the descriptor budget is reached', async () => {
+    const server = namedBackend('a');
+    const address = await fx.backend(server);
+    const backend = new Backend(validateConfig({ listen: '127.0.0.1:0', backends: [{ address }] }).upstreams.default!.backends[0]!);
+    const tracker = new SocketTracker();
+    const pool = new ConnectionPool({ maxIdle: 10, idleTimeoutMs: 60_000, maxRequests: 100 }, tracker, 2);
+    const opened = [pool.open(backend), pool.open(backend)];
+    await Promise.all(opened.map((conn) => once(conn.socket, 'connect')));
+    for (const conn of opened) pool.release(conn);
+    expect(pool.idleCount(backend)).toBe(2);
+
+    const third = pool.open(backend); // a third would pass the budget of 2: the oldest idle one goes
+    await once(third.socket, 'connect');
+    expect(pool.idleCount(backend)).toBe(1);
+    expect(opened[0]!.socket.destroyed).toBe(true);
+    for (const conn of [...opened, third]) conn.socket.destroy();
+    await tracker.whenIdle();
   });
 
   it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)', async () => {

@@ -22,6 +22,8 @@ export interface ExchangeContext {
   config: ProxyConfig;
   connections: ConnectionPool;
   log: (line: string) => void;
+  /** Our own shortage (out of descriptors): logged once per burst, not per request. */
+  onLocalError: (message: string) => void;
   /** Records bytes queued in user space on a socket we wrote to. */
   onBuffered: (bytes: number) => void;
 }
@@ -324,7 +326,10 @@ export class Exchange {
       this.client.destroy();
       return this.end();
     }
-    if (kind === 'local') return this.respondError(503, reason);
+    if (kind === 'local') {
+      this.ctx.onLocalError(reason);
+      return this.respondError(503, reason, false);
+    }
     if (stale && !this.bodyStarted && !this.staleRetried) {
       this.staleRetried = true;
       return this.attempt(true); // once, on a fresh connection to the same backend
@@ -350,8 +355,8 @@ export class Exchange {
     this.end();
   }
 
-  private respondError(status: number, detail: string): void {
-    this.ctx.log(`${status} for ${this.head.method} ${this.head.target}: ${detail}`);
+  private respondError(status: number, detail: string, logIt = true): void {
+    if (logIt) this.ctx.log(`${status} for ${this.head.method} ${this.head.target}: ${detail}`);
     this.keepClient = this.hooks.keepAlive() && this.requestForwarded;
     this.writeClient(errorResponse(status, detail, this.keepClient));
     this.end();

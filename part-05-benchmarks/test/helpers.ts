@@ -110,11 +110,12 @@ export interface RunningProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs src/main.ts with tsx in its own process, as a user would. */
-export function run(args: string[]): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Runs src/main.ts with tsx in its own process, as a user would; optionally under `ulimit -n`. */
+export function run(args: string[], openFileLimit?: number): RunningProcess {
+  const command = [process.execPath, '--import', 'tsx', MAIN, ...args];
+  const child = openFileLimit
+    ? spawn('/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(openFileLimit), ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk));
