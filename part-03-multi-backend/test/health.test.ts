@@ -127,6 +127,19 @@ describe('part 3: health and retries', () => {
     expect([await ask(port), await ask(port)].sort()).toEqual(['a:', 'b:']);
   });
 
+  it('keeps a FIN that arrives while the backend is still connecting (pauseOnConnect)', async () => {
+    // The client says nothing and half-closes at once; the proxy is still waiting on a hung
+    // connect. Read early, that FIN would be spent before the tunnel listens, and nobody would
+    // ever pass it on: the backend would wait for it forever, and so would the client.
+    const stalled = await stalledBackend();
+    try {
+      const port = await proxyOver([stalled.port, await start('b')], undefined, 200);
+      expect(await ask(port)).toBe('b:');
+    } finally {
+      await stalled.release();
+    }
+  });
+
   it('gives up on a connect that hangs after connectTimeoutMs and retries elsewhere', async () => {
     const stalled = await stalledBackend();
     try {
