@@ -1,4 +1,4 @@
-// Part 1: a one-shot forwarder. One client at a time, in straight-line async/await.
+// A one-shot forwarder. One client at a time, in straight-line async/await.
 import net from 'node:net';
 import { once } from 'node:events';
 import { AcceptQueue } from './accept-queue.ts';

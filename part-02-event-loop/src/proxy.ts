@@ -1,4 +1,4 @@
-// Part 2: many connections at once. Each client gets its own backend connection and a tunnel;
+// Many connections at once. Each client gets its own backend connection and a tunnel;
 // the event loop interleaves them all.
 import net from 'node:net';
 import { once } from 'node:events';

@@ -34,7 +34,7 @@ afterEach(async () => {
   logs.length = 0;
 });
 
-describe('part 2: event-driven proxy', () => {
+describe('event-driven proxy', () => {
   it('forwards a request and a 10 MiB response byte for byte', async () => {
     const payload = randomBytes(10 * 1024 * 1024);
     const port = await proxyTo(await backend(http.createServer((_req, res) => res.end(payload))));

@@ -1,4 +1,4 @@
-// Part 3: one port, a pool of backends. Each client connection is balanced on its own; a failed
+// One port, a pool of backends. Each client connection is balanced on its own; a failed
 // connect is retried on the next healthy backend before a single byte has been forwarded.
 import net from 'node:net';
 import { once } from 'node:events';

@@ -48,7 +48,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
-describe('part 3: strategies over real connections', () => {
+describe('strategies over real connections', () => {
   it('round-robin with weights 5,1,1 gives a a b a c a a, as nginx does', async () => {
     const port = await pool('round-robin', [5, 1, 1]);
     expect(await sequence(port, 14)).toBe('aabacaa'.repeat(2));

@@ -49,7 +49,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
-describe('part 3: health and retries', () => {
+describe('health and retries', () => {
   it('retries a refused connect on the next backend; clients see no failure and lose no bytes', async () => {
     const dead = await freePort();
     const port = await proxyOver([dead, await start('b'), await start('c')]);

@@ -39,7 +39,7 @@ afterEach(async () => {
   logs.length = 0;
 });
 
-describe('part 3: one backend, as in part 2', () => {
+describe('one backend, as before', () => {
   it('forwards a request and a 10 MiB response byte for byte', async () => {
     const payload = randomBytes(10 * 1024 * 1024);
     const port = await proxyTo(await backend(http.createServer((_req, res) => res.end(payload))));

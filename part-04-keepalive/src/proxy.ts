@@ -1,4 +1,4 @@
-// Part 4: an HTTP/1.1 load balancer. Client connections stay open across requests, every
+// An HTTP/1.1 load balancer. Client connections stay open across requests, every
 // request is balanced on its own, and backend connections are kept in a pool for reuse.
 import net from 'node:net';
 import { once } from 'node:events';

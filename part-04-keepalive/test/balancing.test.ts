@@ -56,7 +56,7 @@ function tally(names: string[]): Record<string, number> {
   return counts;
 }
 
-describe('part 4: strategies balance requests, even on one keep-alive connection', () => {
+describe('strategies balance requests, even on one keep-alive connection', () => {
   it('round-robin with weights 5,1,1 gives a a b a c a a, request by request', async () => {
     const p = await pool('round-robin', [5, 1, 1]);
     expect(await p.sequence(14)).toBe('aabacaa'.repeat(2));

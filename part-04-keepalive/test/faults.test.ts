@@ -19,7 +19,7 @@ function rawBackend(reply: (socket: net.Socket, request: string, n: number) => v
   });
 }
 
-describe('part 4: response framing never desyncs', () => {
+describe('response framing never desyncs', () => {
   it('re-chunks a close-delimited body whose head arrives alone, and the next response is its own', async () => {
     let sendBody!: () => void;
     const server = rawBackend((socket, req) => {
@@ -64,7 +64,7 @@ describe('part 4: response framing never desyncs', () => {
   });
 });
 
-describe('part 4: the client side of a request', () => {
+describe('the client side of a request', () => {
   it('answers a POST whose client half-closes right after the body', async () => {
     const server = namedBackend('a', (req, res) => {
       let body = '';
@@ -155,7 +155,7 @@ describe('part 4: the client side of a request', () => {
   });
 });
 
-describe('part 4: health as nginx does it', () => {
+describe('health as nginx does it', () => {
   it('never takes a lone backend out of service: after a bad answer, the next request is served', async () => {
     const server = rawBackend((socket, _req, n) =>
       socket.end(n === 0 ? 'HTTP/1.1 2OO OK\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
@@ -179,7 +179,7 @@ describe('part 4: health as nginx does it', () => {
   });
 });
 
-describe('part 4: shutdown and tunnels', () => {
+describe('shutdown and tunnels', () => {
   it('says Connection: close on a response in flight when shutdown begins', async () => {
     let release!: () => void;
     let arrived!: () => void;

@@ -13,7 +13,7 @@ import { connect, countConnections, namedBackend, oneConnection, raw, readAll, r
 const fx = useFixture();
 const H = 'Host: example.test\r\n';
 
-describe('part 4: keep-alive and the backend pool', () => {
+describe('keep-alive and the backend pool', () => {
   it('balances every request of one keep-alive client connection on its own', async () => {
     const a = await fx.backend(namedBackend('a'));
     const b = await fx.backend(namedBackend('b'));
@@ -230,7 +230,7 @@ describe('part 4: keep-alive and the backend pool', () => {
   });
 });
 
-describe('part 4: errors', () => {
+describe('errors', () => {
   it('502 when the backend refuses', async () => {
     const { port } = await fx.proxy({ backends: [{ address: `127.0.0.1:${await freePortOf()}` }] });
     const reply = await request(port);
@@ -315,7 +315,7 @@ describe('part 4: errors', () => {
   });
 });
 
-describe('part 4: routing, headers, upgrade', () => {
+describe('routing, headers, upgrade', () => {
   it('routes by Host to virtual hosts, case-insensitively and without the port, with wildcards', async () => {
     const www = await fx.backend(namedBackend('www'));
     const api = await fx.backend(namedBackend('api'));
@@ -407,7 +407,7 @@ describe('part 4: routing, headers, upgrade', () => {
     client.destroy();
   });
 
-  it('tunnels a WebSocket after 101 Switching Protocols, reusing the part 2 pump', async () => {
+  it('tunnels a WebSocket after 101 Switching Protocols, reusing the byte pump', async () => {
     const server = http.createServer();
     server.on('upgrade', (req, socket: net.Socket) => {
       socket.write(

@@ -6,7 +6,7 @@ import { request } from './helpers.ts';
 
 const fx = useFixture();
 
-describe('part 4: forwarding, as in the earlier parts', () => {
+describe('forwarding, as in the earlier parts', () => {
   it('forwards a request and a 10 MiB response byte for byte', async () => {
     const payload = randomBytes(10 * 1024 * 1024);
     const { port } = await fx.proxy({ backends: [{ address: await fx.backend(http.createServer((_req, res) => res.end(payload))) }] });

@@ -11,7 +11,7 @@ import type { Results } from '../bench/report.ts';
 
 const RUN = fileURLToPath(new URL('../bench/run.ts', import.meta.url));
 
-describe('part 5: benchmark harness', () => {
+describe('benchmark harness', () => {
   it('runs every scenario against every target with --quick and writes JSON, markdown and SVG', async () => {
     const out = mkdtempSync(join(tmpdir(), 'bench-'));
     const child = spawn(process.execPath, ['--import', 'tsx', RUN, '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -13,7 +13,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
-describe('part 5: command line', () => {
+describe('command line', () => {
   it.each([
     [[], /--listen is required/],
     [['--listen', '127.0.0.1:0'], /--backend is required/],

@@ -141,7 +141,7 @@ async function node(text: string): Promise<Verdict> {
   return verdict;
 }
 
-describe('part 4: differential test against llhttp', () => {
+describe('differential test against llhttp', () => {
   it('never accepts what llhttp rejects, and agrees on where messages end (600 generated requests)', async () => {
     const cases = Array.from({ length: 600 }, (_, i) => (i % 4 === 0 ? validRequest() : mutate(validRequest())));
     const tally = { bothAccept: 0, bothReject: 0, onlyNodeAccepts: 0 };
@@ -228,7 +228,7 @@ function llhttpResponses(bytes: Buffer): { messages: Message[]; error: boolean }
   return { messages, error };
 }
 
-describe('part 4: differential test of response framing against llhttp', () => {
+describe('differential test of response framing against llhttp', () => {
   const fx = useFixture();
 
   it('passes on only what llhttp reads the same way, and never desyncs the client (200 generated responses)', async () => {

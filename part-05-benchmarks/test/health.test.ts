@@ -6,7 +6,7 @@ import { freePort, namedBackend, oneConnection, request, stalledBackend } from '
 const fx = useFixture();
 const FAIL_TIMEOUT = 10_000;
 
-describe('part 4: health and retries, per request', () => {
+describe('health and retries, per request', () => {
   it('retries a refused connect on the next backend, even for a POST with a body', async () => {
     const dead = `127.0.0.1:${await freePort()}`;
     const server = namedBackend('b', (req, res) => {

@@ -1,6 +1,6 @@
 // Least connections, weighted as nginx's least_conn: the lowest active/weight wins,
 // and ties are broken by smooth weighted round-robin among the tied backends.
-import type { Candidate, Strategy } from './index.ts';
+import type { Candidate, Strategy } from './types.ts';
 import { RoundRobin } from './round-robin.ts';
 
 export class LeastConnections implements Strategy {

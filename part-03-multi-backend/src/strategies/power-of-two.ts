@@ -1,6 +1,6 @@
 // Power of two choices (nginx's "random two least_conn"): pick two backends at random by
 // weight, send the connection to the one with fewer active connections per unit of weight.
-import type { Candidate, Random, Strategy } from './index.ts';
+import type { Candidate, Random, Strategy } from './types.ts';
 import { weightedChoice } from './random.ts';
 
 export class PowerOfTwo implements Strategy {

@@ -1,5 +1,5 @@
 // Weighted random: each backend is chosen with probability weight / total weight.
-import type { Candidate, Random, Strategy } from './index.ts';
+import type { Candidate, Random, Strategy } from './types.ts';
 
 export class WeightedRandom implements Strategy {
   constructor(private readonly random: Random) {}

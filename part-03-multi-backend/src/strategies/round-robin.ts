@@ -1,5 +1,5 @@
 // Smooth weighted round-robin, as nginx does it: weights 5,1,1 give a a b a c a a.
-import type { Candidate, Strategy } from './index.ts';
+import type { Candidate, Strategy } from './types.ts';
 
 export class RoundRobin implements Strategy {
   // Each backend's running score ("current_weight" in nginx's source).
