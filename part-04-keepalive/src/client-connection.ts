@@ -81,13 +81,13 @@ export class ClientConnection {
       if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
         throw new HttpError(413, `request body of ${framing.length} bytes is larger than ${maxBody}`);
       }
-      const upstreamName = this.ctx.hosts.route(headerValues(head.headers, 'host')[0]);
-      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head.headers, 'host')[0] ?? ''}"`);
+      const upstreamName = this.ctx.hosts.route(headerValues(head, 'host')[0]);
+      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head, 'host')[0] ?? ''}"`);
       this.requests++;
       this.ctx.onRequest();
       const keepAlive =
         head.version === '1.1' &&
-        !headerTokens(head.headers, 'connection').includes('close') &&
+        !headerTokens(head, 'connection').includes('close') &&
         this.requests < this.ctx.config.keepAliveRequests;
       const initial = this.buffer.subarray(parsed.length);
       this.buffer = EMPTY;

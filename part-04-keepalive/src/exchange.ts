@@ -369,7 +369,7 @@ export class Exchange {
     const reusable =
       this.responseDecoder!.framing.kind !== 'close' &&
       head.version === '1.1' &&
-      !headerTokens(head.headers, 'connection').includes('close') &&
+      !headerTokens(head, 'connection').includes('close') &&
       !this.outOfStep;
     this.releaseBackend(reusable ? 'keep' : 'destroy', 'success');
     this.end();

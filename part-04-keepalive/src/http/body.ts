@@ -13,9 +13,9 @@ const KNOWN_CODINGS = ['chunked', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-co
 
 /** How the request's body is delimited; throws for anything ambiguous. */
 export function requestFraming(head: RequestHead): Framing {
-  const codings = headerTokens(head.headers, 'transfer-encoding');
-  const lengths = headerValues(head.headers, 'content-length');
-  if (codings.length > 0 || headerValues(head.headers, 'transfer-encoding').length > 0) {
+  const codings = headerTokens(head, 'transfer-encoding');
+  const lengths = headerValues(head, 'content-length');
+  if (codings.length > 0 || headerValues(head, 'transfer-encoding').length > 0) {
     if (head.version === '1.0') throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request');
     if (lengths.length > 0) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
     const unknown = codings.find((c) => !KNOWN_CODINGS.includes(c));
@@ -33,8 +33,8 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Fram
   if (requestMethod === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304) {
     return { kind: 'none' };
   }
-  const codings = headerTokens(head.headers, 'transfer-encoding');
-  const lengths = headerValues(head.headers, 'content-length');
+  const codings = headerTokens(head, 'transfer-encoding');
+  const lengths = headerValues(head, 'content-length');
   if (codings.length > 0) {
     if (lengths.length > 0) throw new HttpError(502, 'backend sent both Content-Length and Transfer-Encoding');
     if (codings.length !== 1 || codings[0] !== 'chunked') {
@@ -46,7 +46,7 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Fram
   return { kind: 'close' };
 }
 
-function contentLength(values: string[], status: number): number {
+function contentLength(values: readonly string[], status: number): number {
   if (values.length > 1) throw new HttpError(status, 'more than one Content-Length');
   const value = values[0]!;
   // All digits, and few enough to be exact: "+5", "5 ", "0x10", "1,1" are all refused.

@@ -1,26 +1,31 @@
 // What a proxy changes in the heads it forwards: hop-by-hop fields out, forwarding fields in,
 // and framing fields of our own.
 import type { Framing } from './body.ts';
-import { headerTokens, headerValues, type Header, type RequestHead, type ResponseHead } from './parser.ts';
+import { headerTokens, headerValues, type Fields, type Header, type RequestHead, type ResponseHead } from './parser.ts';
 
 /** Fields that describe one connection, never the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 export const VIA = '1.1 lb-from-scratch';
+// Fields we replace rather than pass on.
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via']);
+const VIA_FIELD = new Set(['via']);
 
 /** Drops hop-by-hop fields and every field the Connection header names. */
-export function endToEnd(headers: Header[]): Header[] {
-  const named = new Set(headerTokens(headers, 'connection'));
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower);
-  });
+export function endToEnd(head: Fields, alsoDrop?: Set<string>): Header[] {
+  const named = headerTokens(head, 'connection');
+  const kept: Header[] = [];
+  for (let i = 0; i < head.headers.length; i++) {
+    const lower = head.lower[i]!;
+    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && !alsoDrop?.has(lower)) kept.push(head.headers[i]!);
+  }
+  return kept;
 }
 
 /** The Upgrade protocol a request asks for (Connection: upgrade + Upgrade: x), if any. */
 export function upgradeRequested(head: RequestHead): string | undefined {
-  const upgrade = headerValues(head.headers, 'upgrade')[0];
-  return upgrade !== undefined && headerTokens(head.headers, 'connection').includes('upgrade') ? upgrade : undefined;
+  const upgrade = headerValues(head, 'upgrade')[0];
+  return upgrade !== undefined && headerTokens(head, 'connection').includes('upgrade') ? upgrade : undefined;
 }
 
 /** The request head we send to a backend: always HTTP/1.1, keep-alive, with forwarding fields. */
@@ -31,15 +36,15 @@ export function backendRequestHead(
   upgrade: string | undefined,
   backendName: string,
 ): Buffer {
-  const fields = endToEnd(head.headers).filter(([name]) => !/^x-forwarded-(for|proto|host)$/i.test(name));
+  const fields = endToEnd(head, FORWARDING);
   // HTTP/1.0 allows a request without Host; the HTTP/1.1 request we send must have one.
-  if (headerValues(head.headers, 'host').length === 0) fields.unshift(['host', backendName]);
-  const priorFor = headerValues(head.headers, 'x-forwarded-for');
+  if (headerValues(head, 'host').length === 0) fields.unshift(['host', backendName]);
+  const priorFor = headerValues(head, 'x-forwarded-for');
   fields.push(['x-forwarded-for', [...priorFor, clientIp].join(', ')]);
   fields.push(['x-forwarded-proto', 'http']);
-  const host = headerValues(head.headers, 'host')[0];
+  const host = headerValues(head, 'host')[0];
   if (host !== undefined) fields.push(['x-forwarded-host', host]);
-  appendVia(fields, head.headers);
+  appendVia(fields, head);
   // Content-Length stays as received; a chunked body is re-chunked by us.
   if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
   if (upgrade !== undefined) fields.push(['connection', 'upgrade'], ['upgrade', upgrade]);
@@ -52,17 +57,16 @@ export function backendRequestHead(
  */
 export function clientResponseHead(head: ResponseHead, framing: Framing, close: boolean): Buffer {
   // A 101 keeps its Connection/Upgrade fields: they are what the client asked for.
-  const fields = head.status === 101 ? [...head.headers] : endToEnd(head.headers);
-  appendVia(fields, head.headers);
+  const fields = head.status === 101 ? head.headers.filter((_, i) => head.lower[i] !== 'via') : endToEnd(head, VIA_FIELD);
+  appendVia(fields, head);
   if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
   if (close) fields.push(['connection', 'close']);
   return serialize(`HTTP/1.1 ${head.status} ${head.reason}`, fields);
 }
 
-function appendVia(fields: Header[], original: Header[]): void {
-  const prior = headerValues(original, 'via');
-  for (let i = fields.length - 1; i >= 0; i--) if (fields[i]![0].toLowerCase() === 'via') fields.splice(i, 1);
-  fields.push(['via', [...prior, VIA].join(', ')]);
+/** Adds our Via after any received ones (the caller has left the received Via fields out). */
+function appendVia(fields: Header[], original: Fields): void {
+  fields.push(['via', [...headerValues(original, 'via'), VIA].join(', ')]);
 }
 
 function serialize(startLine: string, fields: Header[]): Buffer {

@@ -4,18 +4,25 @@ import { HttpError } from './errors.ts';
 
 export type Header = [name: string, value: string];
 
-export interface RequestHead {
+/** Header fields as received, with each name lower-cased once and an index by name. */
+export interface Fields {
+  headers: Header[];
+  /** headers[i]'s name, lower-cased (computed once, in the parse). */
+  lower: string[];
+  /** Lower-cased name -> its values, in order. */
+  byName: Map<string, string[]>;
+}
+
+export interface RequestHead extends Fields {
   method: string;
   target: string;
   version: '1.0' | '1.1';
-  headers: Header[];
 }
 
-export interface ResponseHead {
+export interface ResponseHead extends Fields {
   version: '1.0' | '1.1';
   status: number;
   reason: string;
-  headers: Header[];
 }
 
 export interface HeadLimits {
@@ -65,7 +72,7 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMIT
   const end = findHeadEnd(buf, lineEnd, limits);
   if (end === undefined) return undefined;
   const lines = splitLines(buf.toString('latin1', start, end - 4));
-  const head = { ...requestLine(lines[0]!), headers: fieldLines(lines.slice(1), limits) };
+  const head = { ...requestLine(lines[0]!), ...fieldLines(lines, limits) };
   checkHost(head);
   return { head, length: end };
 }
@@ -88,7 +95,7 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
       version: match[1] === '0' ? '1.0' : '1.1',
       status: Number(match[2]),
       reason: match[3] ?? '',
-      headers: fieldLines(lines.slice(1), limits),
+      ...fieldLines(lines, limits),
     },
     length: end,
   };
@@ -115,7 +122,7 @@ function splitLines(text: string): string[] {
   return lines;
 }
 
-function requestLine(line: string): Omit<RequestHead, 'headers'> {
+function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> {
   const parts = line.split(' ');
   if (parts.length !== 3) throw new HttpError(400, 'request line must be METHOD SP TARGET SP VERSION');
   const [method, target, version] = parts as [string, string, string];
@@ -132,41 +139,56 @@ function requestLine(line: string): Omit<RequestHead, 'headers'> {
   throw new HttpError(400, 'invalid HTTP version');
 }
 
+/** The field lines (lines[1..]), checked, in one pass that also builds the index by name. */
 const FRAMING_FIELD = /^(content-length|transfer-encoding)$/i;
 
-function fieldLines(lines: string[], limits: HeadLimits): Header[] {
-  if (lines.length > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
-  return lines.map((line) => {
+function fieldLines(lines: string[], limits: HeadLimits): Fields {
+  if (lines.length - 1 > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
+  const fields: Fields = { headers: [], lower: [], byName: new Map() };
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line.startsWith(' ') || line.startsWith('\t')) throw new HttpError(400, 'obsolete line folding');
     const colon = line.indexOf(':');
     if (colon <= 0) throw new HttpError(400, 'header line without a name and colon');
     const name = line.slice(0, colon);
     // "Host : x" is refused: whitespace before the colon has been used to smuggle requests.
     if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
+    // Only SP and HTAB are optional whitespace (RFC 9110 5.6.3); trim() would also eat \f, \v and U+00A0.
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
     // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
     if (FRAMING_FIELD.test(name) && line.includes('\t', colon)) throw new HttpError(400, `tab in ${name}`);
-    return [name, value];
-  });
+    const lower = name.toLowerCase();
+    fields.headers.push([name, value]);
+    fields.lower.push(lower);
+    const values = fields.byName.get(lower);
+    if (values) values.push(value);
+    else fields.byName.set(lower, [value]);
+  }
+  return fields;
 }
 
 function checkHost(head: RequestHead): void {
-  const hosts = head.headers.filter(([name]) => name.toLowerCase() === 'host');
+  const hosts = headerValues(head, 'host');
   if (hosts.length > 1) throw new HttpError(400, 'more than one Host header');
   if (head.version === '1.1' && hosts.length === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
 }
 
-/** All values of a header, case-insensitively. */
-export function headerValues(headers: Header[], name: string): string[] {
-  const lower = name.toLowerCase();
-  return headers.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
+const NONE: readonly string[] = [];
+
+/** All values of a header (name in lower case). */
+export function headerValues(head: Fields, name: string): readonly string[] {
+  return head.byName.get(name) ?? NONE;
 }
 
 /** Comma-separated list items across all fields of that name, lower-cased, empties dropped. */
-export function headerTokens(headers: Header[], name: string): string[] {
-  return headerValues(headers, name)
-    .flatMap((v) => v.split(','))
-    .map((t) => t.trim().toLowerCase())
-    .filter((t) => t !== '');
+export function headerTokens(head: Fields, name: string): string[] {
+  const tokens: string[] = [];
+  for (const value of headerValues(head, name)) {
+    for (const item of value.split(',')) {
+      const token = item.trim().toLowerCase();
+      if (token !== '') tokens.push(token);
+    }
+  }
+  return tokens;
 }
