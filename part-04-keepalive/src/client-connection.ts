@@ -1,8 +1,8 @@
 // One client connection: read a request head, run its exchange, then wait for the next request
 // (keep-alive), in order even when the client sends several at once (pipelining).
 import type net from 'node:net';
-import { parseRequestHead, headerTokens, headerValues } from './http/parser.ts';
-import { requestFraming } from './http/body.ts';
+import { parseRequestHead, headerTokens, headerValues, type RequestHead } from './http/parser.ts';
+import { requestFraming, type Framing } from './http/body.ts';
 import { upgradeRequested } from './http/headers.ts';
 import { errorResponse, HttpError } from './http/errors.ts';
 import { Exchange, type ExchangeContext, type Upstream } from './exchange.ts';
@@ -15,18 +15,28 @@ export interface ClientContext extends ExchangeContext {
   onRequest: () => void;
 }
 
+/**
+ * idle: between requests, nothing buffered (keepAliveTimeoutMs runs).
+ * head: a request has begun and its head is not complete (clientHeaderTimeoutMs runs: slowloris).
+ * exchange: a request is being served; pipelined bytes wait in the buffer, the socket paused.
+ * tunnel: upgraded (WebSocket); the byte pump owns the socket.
+ * closing: our side is ended; we read and drop until the client closes, or LINGER_MS.
+ */
+export type ClientPhase = 'idle' | 'head' | 'exchange' | 'tunnel' | 'closing';
+
 const EMPTY = Buffer.alloc(0);
 /** How long we keep reading (and dropping) a client's bytes after we said we are closing. */
 const LINGER_MS = 2000;
 
 export class ClientConnection {
+  phase: ClientPhase = 'idle';
   private buffer: Buffer = EMPTY;
   private exchange: Exchange | undefined;
   private requests = 0;
   private timer: NodeJS.Timeout | undefined;
-  private waitingFor: 'request' | 'head' | undefined;
+  /** The client sent FIN: it will send no more, though it may still read. */
   private clientEnded = false;
-  private closing = false;
+  /** Shutdown or reload asked us to close after the response in flight. */
   private stopping = false;
 
   constructor(
@@ -43,14 +53,15 @@ export class ClientConnection {
   /** Graceful shutdown: close now if idle, else after the response in flight. */
   shutdown(): void {
     this.stopping = true;
-    if (!this.exchange && this.buffer.length === 0) this.socket.destroy();
+    // A tunnel has no response to finish; it closes now too.
+    if (this.phase === 'idle' || this.phase === 'tunnel') this.socket.destroy();
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.closing) return; // lingering: read and drop
-    if (this.exchange && !this.exchange.requestForwarded) return this.exchange.clientBytes(chunk);
+    if (this.phase === 'closing') return; // lingering: read and drop
+    if (this.exchange && this.exchange.request.phase !== 'forwarded') return this.exchange.clientBytes(chunk);
     this.buffer = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
-    if (this.exchange) this.socket.pause(); // a pipelined request waits for the one before it
+    if (this.phase === 'exchange') this.socket.pause(); // a pipelined request waits for the one before it
     else this.next();
   };
 
@@ -59,13 +70,11 @@ export class ClientConnection {
     if (this.buffer.length === 0) {
       if (this.clientEnded || this.stopping) return this.close();
       // Idle between requests: nginx's keepalive_timeout.
-      return this.setTimer('request', this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
+      return this.enter('idle', this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
     }
     // A request has begun: all of its head must arrive in time (client_header_timeout, slowloris).
-    if (this.waitingFor !== 'head') {
-      this.setTimer('head', this.ctx.config.clientHeaderTimeoutMs, () =>
-        this.reject(new HttpError(408, 'request head not received in time')),
-      );
+    if (this.phase !== 'head') {
+      this.enter('head', this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
     }
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
@@ -73,25 +82,34 @@ export class ClientConnection {
         if (this.clientEnded) this.close(); // the client gave up mid-head
         return;
       }
-      this.clearTimer();
-      const { head } = parsed;
-      const framing = requestFraming(head);
-      const maxBody = this.ctx.config.clientMaxBodySize;
-      // Refused before anything reaches a backend (nginx's client_max_body_size).
-      if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
-        throw new HttpError(413, `request body of ${framing.length} bytes is larger than ${maxBody}`);
-      }
-      const upstreamName = this.ctx.hosts.route(headerValues(head, 'host')[0]);
-      if (upstreamName === undefined) throw new HttpError(404, `no site for host "${headerValues(head, 'host')[0] ?? ''}"`);
-      this.requests++;
-      this.ctx.onRequest();
-      const keepAlive =
-        head.version === '1.1' &&
-        !headerTokens(head, 'connection').includes('close') &&
-        this.requests < this.ctx.config.keepAliveRequests;
       const initial = this.buffer.subarray(parsed.length);
       this.buffer = EMPTY;
-      this.exchange = new Exchange(this.socket, head, framing, this.ctx.upstreams.get(upstreamName)!, upgradeRequested(head), this.ctx, {
+      this.startExchange(parsed.head, initial);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      this.reject(err);
+    }
+  }
+
+  private startExchange(head: RequestHead, initial: Buffer): void {
+    const framing = requestFraming(head);
+    checkBodySize(framing, this.ctx.config.clientMaxBodySize);
+    const host = headerValues(head, 'host')[0];
+    const upstreamName = this.ctx.hosts.route(host);
+    if (upstreamName === undefined) throw new HttpError(404, `no site for host "${host ?? ''}"`);
+    this.requests++;
+    this.ctx.onRequest();
+    const keepAlive =
+      head.version === '1.1' && !headerTokens(head, 'connection').includes('close') && this.requests < this.ctx.config.keepAliveRequests;
+    this.enter('exchange');
+    this.exchange = new Exchange({
+      client: this.socket,
+      head,
+      framing,
+      upstream: this.ctx.upstreams.get(upstreamName)!,
+      upgrade: upgradeRequested(head),
+      context: this.ctx,
+      hooks: {
         requestForwarded: (rest) => {
           this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
           if (rest.length > 0) this.socket.pause();
@@ -111,40 +129,32 @@ export class ClientConnection {
           this.buffer = EMPTY;
           return early;
         },
-      });
-      this.exchange.start(initial);
-    } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
-      this.reject(err);
-    }
+      },
+    });
+    this.exchange.start(initial);
   }
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
   private reject(err: HttpError): void {
-    this.clearTimer();
     if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
     this.close();
   }
 
   /** Ends our side, then reads and drops until the client closes or LINGER_MS passes. */
   private close(): void {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.phase === 'closing') return;
     this.buffer = EMPTY;
     this.socket.end();
     this.socket.resume();
-    this.setTimer(undefined, LINGER_MS, () => this.socket.destroy());
+    this.enter('closing', LINGER_MS, () => this.socket.destroy());
   }
 
   private readonly onEnd = (): void => {
     this.clientEnded = true;
-    if (this.closing) {
-      this.socket.destroy();
-      return;
-    }
+    if (this.phase === 'closing') return void this.socket.destroy();
     // Half-close: the client has said all it will say, and still waits for its answer. The
     // exchange decides whether what it sent is a whole request.
-    if (this.exchange && !this.exchange.requestForwarded) return this.exchange.clientEnded();
+    if (this.exchange && this.exchange.request.phase !== 'forwarded') return this.exchange.clientEnded();
     if (!this.exchange) this.next();
   };
 
@@ -155,21 +165,28 @@ export class ClientConnection {
 
   /** For an upgrade: the tunnel takes the socket over. */
   private detach(): void {
-    this.clearTimer();
+    this.enter('tunnel');
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onClose);
   }
 
-  private setTimer(what: 'request' | 'head' | undefined, ms: number, fire: () => void): void {
+  /** Moves to a phase, with the timer that bounds it (if any). */
+  private enter(phase: ClientPhase, ms?: number, expire?: () => void): void {
     this.clearTimer();
-    this.waitingFor = what;
-    this.timer = setTimeout(fire, ms);
+    this.phase = phase;
+    if (ms !== undefined) this.timer = setTimeout(expire!, ms);
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
-    this.waitingFor = undefined;
+  }
+}
+
+/** nginx's client_max_body_size, checked before anything reaches a backend. */
+function checkBodySize(framing: Framing, max: number): void {
+  if (max > 0 && framing.kind === 'length' && framing.length > max) {
+    throw new HttpError(413, `request body of ${framing.length} bytes is larger than ${max}`);
   }
 }
