@@ -1,0 +1,45 @@
+// Chapters cut into sections, each a sitting with its own diff. Every file a part changes
+// belongs to exactly one section (docs/test/diffs.test.ts checks it).
+export interface Section {
+  /** Used in the file name: docs/diffs/part-04-1-framing.md */
+  id: string;
+  title: string;
+  /** Files or folders, relative to the part folder. */
+  paths: string[];
+}
+
+export const SECTIONS: Record<string, Section[]> = {
+  'part-04-keepalive': [
+    {
+      id: '1-framing',
+      title: '4.1 Framing and the strict parser',
+      paths: ['src/http/parser.ts', 'src/http/body.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/differential.test.ts'],
+    },
+    {
+      id: '2-one-request',
+      title: '4.2 One request at a time: the client connection and the exchange',
+      paths: [
+        'src/proxy.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-context.ts', 'src/request-body.ts',
+        'src/response-relay.ts', 'src/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts', 'test/http.test.ts', 'test/proxy.test.ts',
+      ],
+    },
+    {
+      id: '3-failures',
+      title: '4.3 Failures, whose fault they are, and safe retries',
+      paths: ['src/backend-link.ts', 'src/retry-policy.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
+    },
+    {
+      id: '4-pool',
+      title: '4.4 The backend connection pool and the stale-socket race',
+      paths: ['src/connection-pool.ts'],
+    },
+    {
+      id: '5-routing',
+      title: '4.5 Headers, virtual hosts, upgrades, and the settings',
+      paths: [
+        'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', 'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/strategies',
+        'test/balancing.test.ts', 'test/cli.test.ts', 'example.json', 'package.json',
+      ],
+    },
+  ],
+};
