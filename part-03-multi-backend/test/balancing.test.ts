@@ -1,30 +1,28 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../src/proxy.ts';
+import { describe, expect, it } from 'vitest';
+import type { Proxy } from '../src/proxy.ts';
 import type { StrategyName } from '../src/strategies/index.ts';
-import { ask, hold, listen, LogWatcher, namedBackend, seededRandom, shut } from './helpers.ts';
+import { useFixture } from './fixture.ts';
+import { ask, hold as holdOne, namedBackend } from './helpers.ts';
 
+const fx = useFixture();
 let proxy: Proxy | undefined;
-const servers: net.Server[] = [];
-const held: net.Socket[] = [];
 
+/** Backends named a, b, c... with these weights behind one proxy; returns its port. */
 async function pool(strategy: StrategyName, weights: number[], seed = 1): Promise<number> {
   const backends = [];
-  for (const [i, weight] of weights.entries()) {
-    const { server, port } = await listen(namedBackend('abcde'[i]!));
-    servers.push(server);
-    backends.push({ address: { host: '127.0.0.1', port }, weight, maxFails: 1, failTimeoutMs: 10_000 });
-  }
-  proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 },
-    strategy,
-    connectTimeoutMs: 5000,
-    backends,
-    log: new LogWatcher().log,
-    random: seededRandom(seed),
-  });
-  return proxy.address.port;
+  for (const [i, weight] of weights.entries()) backends.push({ address: await fx.backend(namedBackend('abcde'[i]!)), weight });
+  const started = await fx.proxy({ strategy, backends }, seed);
+  proxy = started.proxy;
+  return started.port;
+}
+
+/** Opens a connection that stays open until the test ends; resolves with who answered. */
+async function hold(port: number): Promise<{ name: string; socket: net.Socket }> {
+  const held = await holdOne(port);
+  fx.keep(held.socket);
+  return held;
 }
 
 /** Sends n connections one after another and returns who answered each. */
@@ -39,14 +37,6 @@ function tally(names: string[]): Record<string, number> {
   for (const name of names) counts[name] = (counts[name] ?? 0) + 1;
   return counts;
 }
-
-afterEach(async () => {
-  for (const socket of held.splice(0)) socket.end();
-  await proxy!.whenIdle();
-  expect(proxy!.openSockets()).toBe(0);
-  await proxy!.close(1000);
-  await Promise.all(servers.splice(0).map(shut));
-});
 
 describe('strategies over real connections', () => {
   it('round-robin with weights 5,1,1 gives a a b a c a a, as nginx does', async () => {
@@ -71,7 +61,6 @@ describe('strategies over real connections', () => {
   it('least-connections sends each new connection to the least busy backend', async () => {
     const port = await pool('least-connections', [1, 1, 1]);
     const first = [await hold(port), await hold(port), await hold(port)];
-    held.push(...first.map((h) => h.socket));
     expect(first.map((h) => h.name).sort()).toEqual(['a', 'b', 'c']);
 
     // b's connection ends: b now has 0 active, the others 1, so b must get the next one.
@@ -80,7 +69,6 @@ describe('strategies over real connections', () => {
     await once(onB, 'close');
     expect(proxy!.pool.backends[1]!.active).toBe(0);
     const next = await hold(port);
-    held.push(next.socket);
     expect(next.name).toBe('b');
   });
 
@@ -89,7 +77,6 @@ describe('strategies over real connections', () => {
     const names: string[] = [];
     for (let i = 0; i < 9; i++) {
       const h = await hold(port);
-      held.push(h.socket);
       names.push(h.name);
     }
     expect(tally(names)).toEqual({ a: 6, b: 3 });
@@ -100,7 +87,6 @@ describe('strategies over real connections', () => {
     const names: string[] = [];
     for (let i = 0; i < 30; i++) {
       const h = await hold(port);
-      held.push(h.socket);
       names.push(h.name);
     }
     // Two random draws and the less busy one wins: no backend strays far from 10.

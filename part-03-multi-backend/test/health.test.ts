@@ -1,53 +1,36 @@
-import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../src/proxy.ts';
+import { describe, expect, it } from 'vitest';
 import type { HealthCheckConfig } from '../src/config.ts';
-import { ask, connect, freePort, listen, LogWatcher, namedBackend, readAll, shut, stalledBackend } from './helpers.ts';
+import { useFixture, type Fixture } from './fixture.ts';
+import { ask, connect, freePort, namedBackend, readAll, stalledBackend, type LogWatcher } from './helpers.ts';
 
-let proxy: Proxy | undefined;
+const fx = useFixture();
+let current: Fixture;
 let logs: LogWatcher;
-let clock = 0; // the proxy's clock for passive health; tests move it by hand
-const servers: net.Server[] = [];
 const FAIL_TIMEOUT = 10_000;
 
 /** Starts the proxy over the given ports, named a, b, c... in order. */
 async function proxyOver(ports: number[], healthCheck?: HealthCheckConfig, connectTimeoutMs = 5000): Promise<number> {
-  logs = new LogWatcher();
-  proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 },
-    strategy: 'round-robin',
+  current = await fx.proxy({
     connectTimeoutMs,
-    backends: ports.map((port) => ({
-      address: { host: '127.0.0.1', port },
-      weight: 1,
-      maxFails: 1,
-      failTimeoutMs: FAIL_TIMEOUT,
-    })),
-    log: logs.log,
-    now: () => clock,
+    backends: ports.map((port) => ({ address: `127.0.0.1:${port}`, maxFails: 1, failTimeoutMs: FAIL_TIMEOUT })),
     ...(healthCheck && { healthCheck }),
   });
-  return proxy.address.port;
+  logs = current.logs;
+  return current.port;
+}
+
+/** Moves the proxy's clock (passive health) by ms. */
+function advance(ms: number): void {
+  current.clock.now += ms;
 }
 
 async function start(name: string, port = 0): Promise<number> {
-  const { server, port: bound } = await listen(namedBackend(name), port);
-  servers.push(server);
-  return bound;
+  return Number((await fx.backend(namedBackend(name), port)).split(':')[1]);
 }
 
 async function stop(port: number): Promise<void> {
-  const index = servers.findIndex((s) => (s.address() as net.AddressInfo | null)?.port === port);
-  const [server] = servers.splice(index, 1);
-  await shut(server!);
+  await fx.stop(`127.0.0.1:${port}`);
 }
-
-afterEach(async () => {
-  await proxy!.whenIdle();
-  expect(proxy!.openSockets()).toBe(0);
-  await proxy!.close(1000);
-  await Promise.all(servers.splice(0).map(shut));
-});
 
 describe('health and retries', () => {
   it('retries a refused connect on the next backend; clients see no failure and lose no bytes', async () => {
@@ -71,9 +54,9 @@ describe('health and retries', () => {
     expect(await ask(port)).toBe('b:'); // a refused, marked down; b answered
 
     await start('a', aPort);
-    clock += FAIL_TIMEOUT - 1;
+    advance(FAIL_TIMEOUT - 1);
     expect(await ask(port)).toBe('b:'); // still inside fail_timeout: a is skipped
-    clock += 2;
+    advance(2);
     // a is back on probation; smooth round-robin gives it its turn on the second client.
     expect([await ask(port), await ask(port), await ask(port)]).toEqual(['b:', 'a:', 'b:']);
     expect(logs.count(/fail timeout over: trying it again/)).toBe(1);
@@ -84,7 +67,7 @@ describe('health and retries', () => {
     const aPort = await freePort();
     const port = await proxyOver([aPort, await start('b')]);
     expect(await ask(port)).toBe('b:');
-    clock += FAIL_TIMEOUT + 1;
+    advance(FAIL_TIMEOUT + 1);
     // a is on probation; its turn comes on the second client, whose retry goes to b.
     expect([await ask(port), await ask(port)]).toEqual(['b:', 'b:']);
     expect(logs.count(/marked down/)).toBe(2);

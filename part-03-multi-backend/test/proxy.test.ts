@@ -2,42 +2,25 @@ import net from 'node:net';
 import http from 'node:http';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../src/proxy.ts';
-import { connect, freePort, listen, readAll, request, shut } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { Proxy } from '../src/proxy.ts';
+import { useFixture, type Fixture } from './fixture.ts';
+import { connect, freePort, readAll, request } from './helpers.ts';
 
+const fx = useFixture();
+let current: Fixture;
 let proxy: Proxy | undefined;
-const servers: net.Server[] = [];
-const logs: string[] = [];
 
-let clock = 0; // the proxy's clock for passive health; tests move it by hand
-
+/** The proxy over one backend, by port; returns the proxy's port. */
 async function proxyTo(backendPort: number): Promise<number> {
-  proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 },
-    strategy: 'round-robin',
-    connectTimeoutMs: 5000,
-    backends: [{ address: { host: '127.0.0.1', port: backendPort }, weight: 1, maxFails: 1, failTimeoutMs: 10_000 }],
-    log: (line) => logs.push(line),
-    now: () => clock,
-  });
-  return proxy.address.port;
+  current = await fx.proxy({ backends: [{ address: `127.0.0.1:${backendPort}` }] });
+  proxy = current.proxy;
+  return current.port;
 }
 
-async function backend<T extends net.Server>(server: T, wantedPort = 0): Promise<number> {
-  const { port } = await listen(server, wantedPort);
-  servers.push(server);
-  return port;
+async function backend(server: net.Server, wantedPort = 0): Promise<number> {
+  return Number((await fx.backend(server, wantedPort)).split(':')[1]);
 }
-
-afterEach(async () => {
-  // The proxy must hold no socket once the clients are done.
-  await proxy!.whenIdle();
-  expect(proxy!.openSockets()).toBe(0);
-  await proxy!.close(1000);
-  await Promise.all(servers.splice(0).map(shut));
-  logs.length = 0;
-});
 
 describe('one backend, as before', () => {
   it('forwards a request and a 10 MiB response byte for byte', async () => {
@@ -135,7 +118,7 @@ describe('one backend, as before', () => {
     refused.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await readAll(refused)).length).toBe(0);
     // nginx: a lone server is never considered unavailable, so there is no fail_timeout to sit out.
-    expect(logs.join('\n')).not.toMatch(/marked down/);
+    expect(current.logs.count(/marked down/)).toBe(0);
 
     await backend(http.createServer((_req, res) => res.end('back again')), backendPort);
     expect((await request(port)).body.toString()).toBe('back again');
