@@ -17,7 +17,7 @@ backend.listen(0, '127.0.0.1');
 await once(backend, 'listening');
 const { port } = backend.address() as { port: number };
 
-const proxy = await startProxy({ listen, backend: { host: '127.0.0.1', port } });
+const proxy = await startProxy({ listen, backend: { host: '127.0.0.1', port } }).catch(explainListenError);
 const at = formatAddress(proxy.address);
 console.log(`listening on ${at}`);
 console.log(`demo backend on 127.0.0.1:${port}. Try:`);
@@ -31,3 +31,11 @@ const shutdown = async () => {
 };
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
+
+/** A busy port is the usual first stumble: say so in one line, with the way out. */
+function explainListenError(err: NodeJS.ErrnoException): never {
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+  const why = err.code === 'EADDRINUSE' ? 'something else is listening there' : 'permission denied';
+  console.error(`error: cannot listen on ${values.listen}: ${why}. Pick another port: npm start -- --listen 127.0.0.1:8090`);
+  process.exit(2);
+}

@@ -38,7 +38,7 @@ const proxy = await startProxy({
     maxFails: DEFAULTS.maxFails,
     failTimeoutMs: DEFAULTS.failTimeoutMs,
   })),
-});
+}).catch(explainListenError);
 const at = formatAddress(proxy.address);
 console.log(`listening on ${at}`);
 console.log(`backends: ${proxy.pool.backends.map((b, i) => `${names[i]} on ${b.name}`).join(', ')}; strategy ${values.strategy}`);
@@ -54,3 +54,11 @@ const shutdown = async () => {
 };
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
+
+/** A busy port is the usual first stumble: say so in one line, with the way out. */
+function explainListenError(err: NodeJS.ErrnoException): never {
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+  const why = err.code === 'EADDRINUSE' ? 'something else is listening there' : 'permission denied';
+  console.error(`error: cannot listen on ${values.listen}: ${why}. Pick another port: npm start -- --listen 127.0.0.1:8090`);
+  process.exit(2);
+}

@@ -14,6 +14,12 @@ afterEach(async () => {
 });
 
 describe('command line', () => {
+  it('--help prints the usage on stdout and exits 0', async () => {
+    const proc = run(['--help']);
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+    expect(proc.stdout()).toMatch(/^usage: main\.ts /);
+  });
+
   it.each([
     [[], /--listen is required/],
     [['--listen', '127.0.0.1:0'], /--backend is required/],

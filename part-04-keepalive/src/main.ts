@@ -6,6 +6,10 @@ import { formatAddress } from './address.ts';
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes('--help')) {
+    console.log(usage);
+    process.exit(0);
+  }
   let config;
   try {
     config = parseFlags(process.argv.slice(2));

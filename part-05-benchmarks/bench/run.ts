@@ -1,9 +1,5 @@
-// `npm run bench`: every part and the baselines, in every scenario, interleaved runs.
-// Flags: --part N (one part, with the baselines), --scenario KEY (small, 64k, close, c1000,
-// killed), --quick (about a second per run, one run, no warm-up), --runs N (default 3),
-// --duration S (default 5), --out DIR (write the results there instead of the book's files),
-// --before DIR (also measure the proxy in DIR/src/main.ts as "before": a tuning step's baseline),
-// --workers N (also measure part 5 with --workers N).
+// `npm run bench`: every part and the baselines, in every scenario, interleaved runs. Results go
+// to results/bench/ (ignored by git); only --publish rewrites the book's published report.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,18 +12,47 @@ import { machine, writeReport, type Measurement, type Results, type Scenario } f
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const { values } = parseArgs({
-  options: {
-    part: { type: 'string' },
-    scenario: { type: 'string' },
-    before: { type: 'string' },
-    workers: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    runs: { type: 'string' },
-    duration: { type: 'string' },
-    out: { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run bench -- [options]
+  --part N         one part (1-5), with the baselines; every part folder's \`npm run bench\` does this
+  --scenario KEY   one scenario: small, 64k, close, c1000, killed
+  --quick          about a second per run, one run, no warm-up
+  --runs N         measured runs per target and scenario (default 3)
+  --duration S     seconds per run (default 5)
+  --before DIR     also measure the proxy in DIR/src/main.ts as "before" (a tuning step's baseline)
+  --workers N      also measure part 5 with --workers N
+  --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
+  --publish        write the book's published report instead: docs/benchmarks.md and .svg and
+                   part-05-benchmarks/results/latest.json (a full run only)
+  --help           this text`;
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      part: { type: 'string' },
+      scenario: { type: 'string' },
+      before: { type: 'string' },
+      workers: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      duration: { type: 'string' },
+      out: { type: 'string' },
+      publish: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (err) {
+  console.error(`error: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (values.publish && (values.quick || values.part !== undefined || values.scenario !== undefined || values.out !== undefined)) {
+  console.error('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
+  process.exit(2);
+}
 const quick = values.quick;
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const duration = Number(values.duration ?? (quick ? 1 : 5));
@@ -100,11 +125,17 @@ try {
   for (const b of backends) await b.stop();
 }
 
-const outDir = values.out ?? join(ROOT, 'part-05-benchmarks/results');
+// A run writes to an ignored folder; the published report changes only when asked to.
+const outDir = values.publish ? join(ROOT, 'part-05-benchmarks/results') : (values.out ?? join(ROOT, 'results/bench'));
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
-const table = writeReport(results, values.out ? join(outDir, 'benchmarks.md') : join(ROOT, 'docs/benchmarks.md'));
+const reportPath = values.publish ? join(ROOT, 'docs/benchmarks.md') : join(outDir, 'benchmarks.md');
+const table = writeReport(results, reportPath);
 console.log(`\n${table}`);
+console.log(`req/s: median of the runs. p99: 99th-percentile latency. errors: failed requests the generator saw.
+µs/req: the proxy's user+system CPU time per request served, from /proc ("-": no proxy process).
+gen N%: the load generator's own CPU use; "*" above 90% means the generator, not the proxy, was the limit.`);
+console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
 async function measure(target: Started, scenario: Scenario, seconds: number): Promise<Measurement> {

@@ -30,7 +30,7 @@ const config = validateConfig({
   },
   virtualHosts: [{ serverNames: ['api.localhost', '*.api.localhost'], upstream: 'api' }],
 });
-const proxy = await startProxy(config);
+const proxy = await startProxy(config).catch(explainListenError);
 const at = formatAddress(proxy.address);
 
 const shutdown = async () => {
@@ -48,3 +48,11 @@ console.log(`  curl -s http://${at}/a http://${at}/b http://${at}/c      # one c
 console.log(`  curl -s -H 'Host: api.localhost' http://${at}/users       # the api virtual host`);
 console.log(`  curl -s -H 'Host: v2.api.localhost' http://${at}/users    # matches *.api.localhost`);
 console.log(`  curl -si http://${at}/ | head -20                         # see Via and the headers`);
+
+/** A busy port is the usual first stumble: say so in one line, with the way out. */
+function explainListenError(err: NodeJS.ErrnoException): never {
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+  const why = err.code === 'EADDRINUSE' ? 'something else is listening there' : 'permission denied';
+  console.error(`error: cannot listen on ${values.listen}: ${why}. Pick another port: npm start -- --listen 127.0.0.1:8090`);
+  process.exit(2);
+}

@@ -9,6 +9,10 @@ import type { ProxyConfig } from './config.ts';
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 function readConfig(): ProxyConfig {
+  if (process.argv.slice(2).includes('--help')) {
+    console.log(usage);
+    process.exit(0);
+  }
   try {
     return parseFlags(process.argv.slice(2));
   } catch (err) {
@@ -42,7 +46,10 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
     proxy.reload(next);
   });
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
-  if (announce) console.log(`listening on ${formatAddress(proxy.address)}`);
+  if (announce) {
+    console.log(`listening on ${formatAddress(proxy.address)}`);
+    announcePid();
+  }
   else process.send!({ listening: proxy.address });
 }
 
@@ -56,6 +63,7 @@ function supervise(config: ProxyConfig): void {
     // Ready means every worker is ready: each one's signal handlers are in place by now.
     if (message.listening && ++listening === config.workers) {
       console.log(`listening on ${formatAddress(message.listening)}`);
+      announcePid();
     }
   });
   cluster.on('exit', (worker, code, signal) => {
@@ -75,6 +83,11 @@ function supervise(config: ProxyConfig): void {
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });
+}
+
+/** The process to signal. Under `npx tsx` the one `ps` shows first is a wrapper that HUP would kill. */
+function announcePid(): void {
+  console.log(`pid ${process.pid}: kill -HUP ${process.pid} reloads the configuration, kill -TERM ${process.pid} stops`);
 }
 
 async function main(): Promise<void> {
