@@ -112,7 +112,7 @@ try {
           i++;
           const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
           process.stdout.write(`[${s + 1}/${scenarios.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
-          const m = await measure(started.get(target)!, scenario, run === 0 ? Math.min(duration, 1) : duration);
+          const m = await measure(started.get(target)!, scenario, run === 0 ? Math.min(duration, 1) : duration, run === 0);
           if (run > 0) measurements.get(target)!.push(m);
         }
       }
@@ -138,15 +138,17 @@ gen N%: the load generator's own CPU use; "*" above 90% means the generator, not
 console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
-async function measure(target: Started, scenario: Scenario, seconds: number): Promise<Measurement> {
+async function measure(target: Started, scenario: Scenario, seconds: number, warmUp: boolean): Promise<Measurement> {
   const pid = target.child?.pid;
   const cpuBefore = pid ? cpuMicros(pid) : 0;
   let killer: NodeJS.Timeout | undefined;
-  if (scenario.killBackend) killer = setTimeout(() => backends[2]!.child!.kill('SIGKILL'), (seconds * 1000) / 2);
+  // Not in the warm-up: a backend marked down there would still be down in the measured run.
+  const kill = scenario.killBackend && !warmUp;
+  if (kill) killer = setTimeout(() => backends[2]!.child!.kill('SIGKILL'), (seconds * 1000) / 2);
   const result = await generate(target.port, scenario, seconds);
   if (killer) clearTimeout(killer);
   const cpu = pid ? cpuMicros(pid) - cpuBefore : 0;
-  if (scenario.killBackend) {
+  if (kill) {
     // Bring the killed backend back on its port for the next run.
     await backends[2]!.stop();
     backends[2] = await start(process.execPath, ['--import', 'tsx', backendScript, addresses[2]!.split(':')[1]!]);
@@ -162,14 +164,16 @@ type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'generatorCpuPercen
 
 async function generate(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
   if (scenario.close && wrk) return runWrk(port, scenario, seconds);
-  const args = scenario.close
-    ? [join(HERE, 'close-generator.ts'), String(port), String(scenario.connections), String(seconds)]
-    : [join(HERE, 'autocannon-runner.ts'), `http://127.0.0.1:${port}${scenario.path}`, String(scenario.connections), String(seconds), '', '0'];
+  // The killed scenario counts lost requests, which autocannon does not see (it reconnects quietly).
+  const [script, generator] = scenario.close ? ['close-generator.ts', 'own'] : scenario.killBackend ? ['counting-generator.ts', 'counting'] : ['autocannon-runner.ts', 'autocannon'];
+  const args = scenario.close || scenario.killBackend
+    ? [join(HERE, script), String(port), String(scenario.connections), String(seconds)]
+    : [join(HERE, script), `http://127.0.0.1:${port}${scenario.path}`, String(scenario.connections), String(seconds), '', '0'];
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk));
   await once(child, 'close');
-  return { ...JSON.parse(out.trim().split('\n').at(-1)!), generator: scenario.close ? 'own' : 'autocannon' };
+  return { ...JSON.parse(out.trim().split('\n').at(-1)!), generator };
 }
 
 /** wrk reconnects after every "Connection: close" response: one connection per request. */
