@@ -50,11 +50,18 @@ const TICK_US = 1_000_000 / Number(execFileSync('getconf', ['CLK_TCK']).toString
 
 /** User + system CPU time, in microseconds, of a process and all its descendants (Linux /proc). */
 export function cpuMicros(pid: number): number {
-  let total = 0;
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** User and system CPU time apart, in microseconds: JavaScript's work against the kernel's. */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  const total = { user: 0, system: 0 };
   for (const id of [pid, ...descendants(pid)]) {
     try {
       const fields = readFileSync(`/proc/${id}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime
+      total.user += Number(fields[11]) * TICK_US; // utime
+      total.system += Number(fields[12]) * TICK_US; // stime
     } catch {
       // the process ended meanwhile
     }

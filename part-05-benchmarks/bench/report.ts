@@ -24,6 +24,9 @@ export interface Measurement {
   generatorCpuMs: number;
   generator: string;
   proxyMicrosPerRequest: number | undefined;
+  /** The same split: user (JavaScript, V8) and system (the kernel: syscalls, TCP). */
+  proxyUserMicrosPerRequest?: number;
+  proxySystemMicrosPerRequest?: number;
   generatorCpuPercent: number;
 }
 
@@ -60,6 +63,8 @@ interface Row {
   p99: number;
   errors: number;
   micros: number | undefined;
+  /** "user/system" µs per request, when the runs recorded the split. */
+  split: string;
   generatorCpu: number;
   generator: string;
 }
@@ -67,6 +72,8 @@ interface Row {
 function rows(entry: Results['scenarios'][number]): Row[] {
   return entry.targets.map(({ target, runs }) => {
     const micros = runs.map((r) => r.proxyMicrosPerRequest).filter((m): m is number => m !== undefined);
+    const user = runs.map((r) => r.proxyUserMicrosPerRequest).filter((m): m is number => m !== undefined);
+    const system = runs.map((r) => r.proxySystemMicrosPerRequest).filter((m): m is number => m !== undefined);
     return {
       target,
       rps: median(runs.map((r) => r.rps)),
@@ -76,6 +83,7 @@ function rows(entry: Results['scenarios'][number]): Row[] {
       p99: median(runs.map((r) => r.p99)),
       errors: runs.reduce((n, r) => n + r.errors, 0),
       micros: micros.length ? median(micros) : undefined,
+      split: user.length && system.length ? `${median(user).toFixed(0)}/${median(system).toFixed(0)}` : '-',
       generatorCpu: median(runs.map((r) => r.generatorCpuPercent)),
       generator: runs[0]?.generator ?? '',
     };
@@ -98,13 +106,13 @@ export function writeReport(results: Results, markdownPath: string): string {
     const direct = table.find((r) => r.target === 'direct');
     const nginx = table.find((r) => r.target === 'nginx');
     md += `\n## ${entry.scenario.name}\n\n${entry.scenario.connections} connections, \`GET ${entry.scenario.path}\`, generator: ${table[0]?.generator}.\n\n`;
-    md += '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | generator CPU | × direct | × nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+    md += '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | user/system µs | generator CPU | × direct | × nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
     text += `\n${entry.scenario.name}\n`;
     for (const r of table) {
       const bound = r.generatorCpu > 90 ? '*' : '';
       const ratio = (base: Row | undefined) => (base && base.rps > 0 ? (r.rps / base.rps).toFixed(2) : '-');
-      md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} |\n`;
-      text += `  ${r.target.padEnd(11)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req  gen ${r.generatorCpu.toFixed(0)}%${bound}\n`;
+      md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.split} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} |\n`;
+      text += `  ${r.target.padEnd(11)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req (${r.split.padStart(7)})  gen ${r.generatorCpu.toFixed(0)}%${bound}\n`;
     }
     if (entry.scenario.headline) svg = chart(entry.scenario.name, table);
   }

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { cpuMicros, start, which, type Started } from './processes.ts';
+import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts';
 import { DIRECT, HTTP_PROXY, nginxTarget, PARTS, proxyIn, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 
@@ -133,21 +133,24 @@ const reportPath = values.publish ? join(ROOT, 'docs/benchmarks.md') : join(outD
 const table = writeReport(results, reportPath);
 console.log(`\n${table}`);
 console.log(`req/s: median of the runs. p99: 99th-percentile latency. errors: failed requests the generator saw.
-µs/req: the proxy's user+system CPU time per request served, from /proc ("-": no proxy process).
+µs/req: the proxy's user+system CPU time per request served, from /proc ("-": no proxy process);
+  in brackets, user/system apart: JavaScript's work, and the kernel's (system calls, TCP).
 gen N%: the load generator's own CPU use; "*" above 90% means the generator, not the proxy, was the limit.`);
 console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
 async function measure(target: Started, scenario: Scenario, seconds: number, warmUp: boolean): Promise<Measurement> {
   const pid = target.child?.pid;
-  const cpuBefore = pid ? cpuMicros(pid) : 0;
+  const cpuBefore = pid ? cpuTimes(pid) : { user: 0, system: 0 };
   let killer: NodeJS.Timeout | undefined;
   // Not in the warm-up: a backend marked down there would still be down in the measured run.
   const kill = scenario.killBackend && !warmUp;
   if (kill) killer = setTimeout(() => backends[2]!.child!.kill('SIGKILL'), (seconds * 1000) / 2);
   const result = await generate(target.port, scenario, seconds);
   if (killer) clearTimeout(killer);
-  const cpu = pid ? cpuMicros(pid) - cpuBefore : 0;
+  const after = pid ? cpuTimes(pid) : { user: 0, system: 0 };
+  const [user, system] = [after.user - cpuBefore.user, after.system - cpuBefore.system];
+  const cpu = user + system;
   if (kill) {
     // Bring the killed backend back on its port for the next run.
     await backends[2]!.stop();
@@ -156,11 +159,13 @@ async function measure(target: Started, scenario: Scenario, seconds: number, war
   return {
     ...result,
     proxyMicrosPerRequest: pid && result.requests > 0 ? cpu / result.requests : undefined,
+    proxyUserMicrosPerRequest: pid && result.requests > 0 ? user / result.requests : undefined,
+    proxySystemMicrosPerRequest: pid && result.requests > 0 ? system / result.requests : undefined,
     generatorCpuPercent: (result.generatorCpuMs / (seconds * 1000)) * 100,
   };
 }
 
-type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'generatorCpuPercent'>;
+type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'proxyUserMicrosPerRequest' | 'proxySystemMicrosPerRequest' | 'generatorCpuPercent'>;
 
 async function generate(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
   if (scenario.close && wrk) return runWrk(port, scenario, seconds);
