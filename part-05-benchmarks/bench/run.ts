@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts';
-import { DIRECT, HTTP_PROXY, nginxTarget, PARTS, proxyIn, type Target } from './targets.ts';
+import { DIRECT, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,21 +72,24 @@ if (scenarios.length === 0) {
   process.exit(2);
 }
 const nginx = nginxTarget();
-let targets: Target[] = [DIRECT, ...PARTS, HTTP_PROXY, ...(nginx ? [nginx] : [])];
+const haproxy = haproxyTarget();
+const systemProxies = [...(nginx ? [nginx] : []), ...(haproxy ? [haproxy] : [])];
+let targets: Target[] = [DIRECT, ...PARTS, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
 if (values.part !== undefined) {
   const wanted = PARTS.find((t) => t.name === `part ${Number(values.part)}`);
   if (!wanted) {
     console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
     process.exit(2);
   }
-  targets = [DIRECT, wanted, HTTP_PROXY, ...(nginx ? [nginx] : [])];
+  targets = [DIRECT, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));
 }
-console.log(`targets: ${targets.map((t) => t.name).join(', ')}${nginx ? '' : ' (nginx is not installed: apt-get install -y nginx to compare)'}`);
+const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
+console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
 console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
 
 const backends: Started[] = [];
@@ -168,7 +171,8 @@ async function measure(target: Started, scenario: Scenario, seconds: number, war
 type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'proxyUserMicrosPerRequest' | 'proxySystemMicrosPerRequest' | 'generatorCpuPercent'>;
 
 async function generate(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
-  if (scenario.close && wrk) return runWrk(port, scenario, seconds);
+  // wrk, when installed, costs the shared CPU less than autocannon; the report names the generator.
+  if (wrk && !scenario.killBackend) return runWrk(port, scenario, seconds);
   // The killed scenario counts lost requests, which autocannon does not see (it reconnects quietly).
   const [script, generator] = scenario.close ? ['close-generator.ts', 'own'] : scenario.killBackend ? ['counting-generator.ts', 'counting'] : ['autocannon-runner.ts', 'autocannon'];
   const args = scenario.close || scenario.killBackend
@@ -181,9 +185,10 @@ async function generate(port: number, scenario: Scenario, seconds: number): Prom
   return { ...JSON.parse(out.trim().split('\n').at(-1)!), generator };
 }
 
-/** wrk reconnects after every "Connection: close" response: one connection per request. */
+/** wrk keeps its connections alive, or with "Connection: close" reconnects for every request. */
 async function runWrk(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
-  const child = spawn(wrk!, ['-t1', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://127.0.0.1:${port}${scenario.path}`], {
+  const close = scenario.close ? ['-H', 'Connection: close'] : [];
+  const child = spawn(wrk!, ['-t1', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', ...close, `http://127.0.0.1:${port}${scenario.path}`], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -61,6 +61,12 @@ export const HTTP_PROXY: Target = {
   launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-proxy-baseline.ts'), ...backends]),
 };
 
+export const UNDICI_PROXY: Target = {
+  name: 'undici',
+  pool: true,
+  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/undici-proxy-baseline.ts'), ...backends]),
+};
+
 /** nginx with a config of our own in a temp dir, when the binary is installed. */
 export function nginxTarget(): Target | undefined {
   const binary = which('nginx');
@@ -93,6 +99,60 @@ http {
       );
       // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
       const child = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+      await waitForPort(port);
+      return {
+        child,
+        port,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGTERM');
+            await once(child, 'exit');
+          }
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+/** HAProxy with a config of our own in a temp dir, one thread, when the binary is installed. */
+export function haproxyTarget(): Target | undefined {
+  const binary = which('haproxy');
+  if (!binary) return undefined;
+  return {
+    name: 'haproxy',
+    pool: true,
+    async launch(backends) {
+      const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-'));
+      const port = await freePort();
+      // Keep-alive both ways and idle server connections reused by any request: like nginx's
+      // `keepalive` and this book's pool. A failed connect is retried on another server and the
+      // failing one marked down at once, as nginx's max_fails=1 does.
+      writeFileSync(
+        join(dir, 'haproxy.cfg'),
+        `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  option redispatch
+  retries 2
+  retry-on conn-failure empty-response
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend pool
+backend pool
+  balance roundrobin
+${backends.map((b, i) => `  server b${i} ${b} check inter 2s observe layer4 error-limit 1 on-error mark-down`).join('\n')}
+`,
+      );
+      // -db: stay in the foreground, so the harness owns the process and can read its CPU time.
+      const child = spawn(binary, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
       await waitForPort(port);
       return {
         child,
