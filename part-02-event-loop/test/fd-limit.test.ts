@@ -16,21 +16,22 @@ afterEach(async () => {
 });
 
 describe('running out of file descriptors', () => {
-  it('under ulimit -n 64, serves the clients it takes, closes the rest, logs once, and recovers', async () => {
-    // The backend answers nobody until 5 requests are in, so many clients are open at once.
+  it('under ulimit -n 80, serves the clients it takes, closes the rest, logs once, and recovers', async () => {
+    // The backend answers nobody until 4 requests are in, so many clients are open at once.
+    // (The proxy takes about (80 - the ~30 descriptors it starts with - 16) / 2 = 17 clients.)
     const waiting: http.ServerResponse[] = [];
     backend = http.createServer((req, res) => {
       req.resume();
-      if (waiting.length === 5) return res.end('ok');
+      if (waiting.length === 4) return res.end('ok');
       waiting.push(res);
-      if (waiting.length === 5) for (const held of waiting) held.end('ok');
+      if (waiting.length === 4) for (const held of waiting) held.end('ok');
     });
     const { port: backendPort } = await listen(backend);
-    proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`], 64);
+    proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`], 80);
     const port = await listeningPort(proc);
 
     const replies = await Promise.all(
-      Array.from({ length: 60 }, async () => {
+      Array.from({ length: 80 }, async () => {
         const client = await connect(port);
         client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
         const reply = (await readAll(client)).toString();
@@ -41,9 +42,9 @@ describe('running out of file descriptors', () => {
 
     const served = replies.filter((r) => /^HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/.test(r)).length;
     const closed = replies.filter((r) => r === '').length;
-    expect(served).toBeGreaterThanOrEqual(5);
+    expect(served).toBeGreaterThanOrEqual(4);
     expect(closed).toBeGreaterThan(0); // over the limit: closed at the door, nothing else
-    expect(served + closed).toBe(60); // no 502 or 503: no backend connect ran out of descriptors
+    expect(served + closed).toBe(80); // no 502 or 503: no backend connect ran out of descriptors
     await waitForOutput(proc, /accept: too many open files: at \d+ clients, closing new connections/);
     expect(proc.stderr().match(/accept: too many open files/g)).toHaveLength(1); // once per burst
     expect(proc.stderr()).not.toMatch(/marked down|unreachable|cannot open a backend connection/);
