@@ -1,17 +1,8 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../tools/part-diff.ts';
-
-/** The book's prose: the landing page, the chapters, and docs/ (not the generated diffs). */
-function markdownFiles(): string[] {
-  const files = [join(ROOT, 'README.md')];
-  for (const name of readdirSync(ROOT)) {
-    if (/^part-\d\d-/.test(name) && existsSync(join(ROOT, name, 'README.md'))) files.push(join(ROOT, name, 'README.md'));
-  }
-  for (const name of readdirSync(join(ROOT, 'docs'))) if (name.endsWith('.md')) files.push(join(ROOT, 'docs', name));
-  return files;
-}
+import { markdownFiles } from '../tools/book-files.ts';
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {

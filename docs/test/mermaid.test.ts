@@ -1,19 +1,12 @@
 // Mermaid diagrams render on GitHub only if they parse. Without a browser or Mermaid itself in
 // the test, this checks the mistakes we have made: a ';' ends a statement (the rest of a label
 // becomes stray states), and a state-diagram line that is not a statement Mermaid knows.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../tools/part-diff.ts';
+import { markdownFiles } from '../tools/book-files.ts';
 
-function markdownFiles(): string[] {
-  const files = [join(ROOT, 'README.md')];
-  for (const name of readdirSync(ROOT)) {
-    if (/^part-\d\d-/.test(name) && existsSync(join(ROOT, name, 'README.md'))) files.push(join(ROOT, name, 'README.md'));
-  }
-  for (const name of readdirSync(join(ROOT, 'docs'))) if (name.endsWith('.md')) files.push(join(ROOT, 'docs', name));
-  return files;
-}
 
 const STATE = String.raw`(?:\[\*\]|[A-Za-z_][\w]*)`;
 /** The statements our state diagrams use: transitions (with a label), descriptions, notes, nesting. */

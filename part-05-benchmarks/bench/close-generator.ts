@@ -1,6 +1,7 @@
 // One connection per request, for when wrk is not installed: autocannon cannot do this.
 // Prints the same JSON line as autocannon-runner.ts.
 import net from 'node:net';
+import { printResult } from './generator-result.ts';
 
 const [port, concurrency, seconds] = process.argv.slice(2).map(Number) as [number, number, number];
 const request = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
@@ -28,16 +29,4 @@ async function loop(): Promise<void> {
 
 const cpuBefore = process.cpuUsage(); // startup (tsx, imports) is not the generator's load
 await Promise.all(Array.from({ length: concurrency }, loop));
-latencies.sort((a, b) => a - b);
-const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-const cpu = process.cpuUsage(cpuBefore);
-console.log(
-  JSON.stringify({
-    requests: latencies.length,
-    rps: latencies.length / seconds,
-    p50: at(0.5),
-    p99: at(0.99),
-    errors,
-    generatorCpuMs: (cpu.user + cpu.system) / 1000,
-  }),
-);
+printResult(latencies, errors, seconds, cpuBefore);

@@ -3,6 +3,7 @@
 // way is never counted; here each request either gets a 2xx or is an error.
 // Prints the same JSON line as autocannon-runner.ts.
 import http from 'node:http';
+import { printResult } from './generator-result.ts';
 
 const [port, connections, seconds] = process.argv.slice(2).map(Number) as [number, number, number];
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -32,16 +33,4 @@ async function loop(): Promise<void> {
 const cpuBefore = process.cpuUsage();
 await Promise.all(Array.from({ length: connections }, loop));
 agent.destroy();
-latencies.sort((a, b) => a - b);
-const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-const cpu = process.cpuUsage(cpuBefore);
-console.log(
-  JSON.stringify({
-    requests: latencies.length,
-    rps: latencies.length / seconds,
-    p50: at(0.5),
-    p99: at(0.99),
-    errors,
-    generatorCpuMs: (cpu.user + cpu.system) / 1000,
-  }),
-);
+printResult(latencies, errors, seconds, cpuBefore);

@@ -98,19 +98,7 @@ http {
 `,
       );
       // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
-      const child = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-      await waitForPort(port);
-      return {
-        child,
-        port,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            await once(child, 'exit');
-          }
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);
     },
   };
 }
@@ -152,19 +140,24 @@ ${backends.map((b, i) => `  server b${i} ${b} check inter 2s observe layer4 erro
 `,
       );
       // -db: stay in the foreground, so the harness owns the process and can read its CPU time.
-      const child = spawn(binary, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-      await waitForPort(port);
-      return {
-        child,
-        port,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            await once(child, 'exit');
-          }
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      return foreground(binary, ['-db', '-f', join(dir, 'haproxy.cfg')], dir, port);
+    },
+  };
+}
+
+/** Runs a system proxy in the foreground until it accepts on `port`; stopping removes its temp dir. */
+async function foreground(binary: string, args: string[], dir: string, port: number): Promise<Started> {
+  const child = spawn(binary, args, { stdio: 'ignore' });
+  await waitForPort(port);
+  return {
+    child,
+    port,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
