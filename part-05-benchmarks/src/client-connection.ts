@@ -5,7 +5,7 @@ import { parseRequestHead, headerTokens, headerValues, type RequestHead } from '
 import { requestFraming, type Framing } from './http/body.ts';
 import { upgradeRequested } from './http/headers.ts';
 import { errorResponse, HttpError } from './http/errors.ts';
-import { Exchange, type ExchangeContext, type Upstream } from './exchange.ts';
+import { Exchange, type ExchangeContext, type ExchangeHooks, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
 
 export interface ClientContext extends ExchangeContext {
@@ -28,7 +28,8 @@ const EMPTY = Buffer.alloc(0);
 /** How long we keep reading (and dropping) a client's bytes after we said we are closing. */
 const LINGER_MS = 2000;
 
-export class ClientConnection {
+/** The connection is its exchanges' hooks: methods on one object, no functions made per request. */
+export class ClientConnection implements ExchangeHooks {
   phase: ClientPhase = 'idle';
   private buffer: Buffer = EMPTY;
   private exchange: Exchange | undefined;
@@ -38,6 +39,8 @@ export class ClientConnection {
   private clientEnded = false;
   /** Shutdown or reload asked us to close after the response in flight. */
   private stopping = false;
+  /** The request in flight allows another after it (HTTP/1.1, no Connection: close, under keepAliveRequests). */
+  private clientWantsMore = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -45,7 +48,8 @@ export class ClientConnection {
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
-    socket.on('error', () => {}); // 'close' follows, and cleans up
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
     socket.once('close', this.onClose);
     this.next();
   }
@@ -99,7 +103,7 @@ export class ClientConnection {
     if (upstreamName === undefined) throw new HttpError(404, `no site for host "${host ?? ''}"`);
     this.requests++;
     this.ctx.onRequest();
-    const keepAlive =
+    this.clientWantsMore =
       head.version === '1.1' && !headerTokens(head, 'connection').includes('close') && this.requests < this.ctx.config.keepAliveRequests;
     this.enter('exchange');
     this.exchange = new Exchange({
@@ -109,29 +113,36 @@ export class ClientConnection {
       upstream: this.ctx.upstreams.get(upstreamName)!,
       upgrade: upgradeRequested(head),
       context: this.ctx,
-      hooks: {
-        requestForwarded: (rest) => {
-          this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
-          if (rest.length > 0) this.socket.pause();
-        },
-        // Asked as the response head goes out, so a shutdown since the request began is told.
-        keepAlive: () => keepAlive && !this.stopping,
-        finished: ({ keepClient, upgraded }) => {
-          this.exchange = undefined;
-          if (upgraded) return;
-          if (!keepClient || this.stopping) return this.close();
-          this.socket.resume();
-          this.next();
-        },
-        takeClient: () => {
-          this.detach();
-          const early = this.buffer;
-          this.buffer = EMPTY;
-          return early;
-        },
-      },
+      hooks: this,
     });
     this.exchange.start(initial);
+  }
+
+  // --- The exchange's hooks (ExchangeHooks) ---
+
+  requestForwarded(rest: Buffer): void {
+    this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
+    if (rest.length > 0) this.socket.pause();
+  }
+
+  /** Asked as the response head goes out, so a shutdown since the request began is told. */
+  keepAlive(): boolean {
+    return this.clientWantsMore && !this.stopping;
+  }
+
+  finished(keepClient: boolean, upgraded = false): void {
+    this.exchange = undefined;
+    if (upgraded) return;
+    if (!keepClient || this.stopping) return this.close();
+    this.socket.resume(); // paused for a pipelined request, or by the exchange for a slow backend
+    this.next();
+  }
+
+  takeClient(): Buffer {
+    this.detach();
+    const early = this.buffer;
+    this.buffer = EMPTY;
+    return early;
   }
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
@@ -158,6 +169,10 @@ export class ClientConnection {
     if (!this.exchange) this.next();
   };
 
+  private readonly onDrain = (): void => this.exchange?.clientDrained();
+
+  private readonly onError = (): void => {}; // 'close' follows, and cleans up
+
   private readonly onClose = (): void => {
     this.clearTimer();
     this.exchange?.abort();
@@ -168,6 +183,7 @@ export class ClientConnection {
     this.enter('tunnel');
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
+    this.socket.off('drain', this.onDrain);
     this.socket.off('close', this.onClose);
   }
 

@@ -5,13 +5,66 @@ import type { Backend } from './pool.ts';
 import type { SocketTracker } from './sockets.ts';
 import type { BackendKeepAliveConfig } from './config.ts';
 
-export interface BackendConnection {
-  readonly socket: net.Socket;
-  readonly backend: Backend;
+/** Whoever uses a backend connection for now hears its socket's events (see BackendLink). */
+export interface BackendUser {
+  socketConnected(): void;
+  socketData(chunk: Buffer): void;
+  socketEnd(): void;
+  socketDrain(): void;
+  /** The connect timeout passed. */
+  socketTimeout(): void;
+  /** The socket is gone; `error` is why, if it said. */
+  socketClosed(error: NodeJS.ErrnoException | undefined): void;
+}
+
+/**
+ * One TCP connection to a backend. Its listeners are attached once, when it opens, and pass
+ * each event to its current `user`. A request only sets `user`; it adds and removes nothing.
+ * (rsp's handler objects, nginx's c->read->handler.) With no user, the connection is idle:
+ * bytes, a FIN or a timeout from it mean it is no longer usable.
+ */
+export class BackendConnection {
   /** Requests sent on this connection so far. */
-  requests: number;
+  requests = 0;
   /** Whether it came from the idle pool (and so may have been closed by the backend meanwhile). */
-  reused: boolean;
+  reused = false;
+  user: BackendUser | undefined;
+  private error: NodeJS.ErrnoException | undefined;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly backend: Backend,
+  ) {
+    socket.on('connect', this.onConnect);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  /** For a tunnel (101 Switching Protocols): the byte pump owns the socket from now on. */
+  handOver(): void {
+    this.user = undefined;
+    this.socket.off('connect', this.onConnect);
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('drain', this.onDrain);
+    this.socket.off('timeout', this.onTimeout);
+    this.socket.off('error', this.onError);
+    this.socket.off('close', this.onClose);
+  }
+
+  private readonly onConnect = (): void => this.user?.socketConnected();
+  private readonly onData = (chunk: Buffer): void => (this.user ? this.user.socketData(chunk) : void this.socket.destroy());
+  private readonly onEnd = (): void => (this.user ? this.user.socketEnd() : void this.socket.destroy());
+  private readonly onDrain = (): void => this.user?.socketDrain();
+  private readonly onTimeout = (): void => (this.user ? this.user.socketTimeout() : void this.socket.destroy());
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    this.error = err; // 'close' follows and reports it
+  };
+  private readonly onClose = (): void => this.user?.socketClosed(this.error);
 }
 
 export class ConnectionPool {
@@ -32,44 +85,37 @@ export class ConnectionPool {
     const conn = this.idle.get(backend)?.pop();
     if (!conn) return undefined;
     conn.socket.setTimeout(0);
-    conn.socket.removeAllListeners('data');
-    conn.socket.removeAllListeners('timeout');
     conn.reused = true;
     return conn;
   }
 
-  /** A new connection; the caller waits for 'connect' or 'error'. */
+  /** A new connection; its user hears 'connect' or 'close'. */
   open(backend: Backend): BackendConnection {
     if (this.live >= this.maxOpen) this.closeOneIdle(); // its descriptor is worth more to this request
     this.onOpen();
     const socket = this.sockets.track(
       net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
     );
-    socket.on('error', () => {}); // reported to whoever uses it through 'close'
+    const conn = new BackendConnection(socket, backend);
     this.live++;
     socket.once('close', () => {
       this.live--;
-      this.forget(backend, socket);
+      this.forget(conn);
     });
-    return { socket, backend, requests: 0, reused: false };
+    return conn;
   }
 
   /** Returns a connection after a complete exchange; closes it if it cannot be kept. */
   release(conn: BackendConnection): void {
+    conn.user = undefined;
     const list = this.idle.get(conn.backend) ?? [];
     const { socket } = conn;
     if (this.retired || list.length >= this.settings.maxIdle || conn.requests >= this.settings.maxRequests || socket.destroyed) {
       socket.destroy();
       return;
     }
-    socket.removeAllListeners('data');
-    socket.removeAllListeners('end');
-    socket.removeAllListeners('drain');
     socket.resume();
-    // An idle connection should say nothing. Bytes or a FIN mean it is no longer usable.
-    socket.on('data', () => socket.destroy());
-    socket.once('end', () => socket.destroy());
-    socket.setTimeout(this.settings.idleTimeoutMs, () => socket.destroy());
+    socket.setTimeout(this.settings.idleTimeoutMs);
     list.push(conn);
     this.idle.set(conn.backend, list);
   }
@@ -92,9 +138,9 @@ export class ConnectionPool {
     }
   }
 
-  private forget(backend: Backend, socket: net.Socket): void {
-    const list = this.idle.get(backend);
-    const at = list?.findIndex((c) => c.socket === socket) ?? -1;
+  private forget(conn: BackendConnection): void {
+    const list = this.idle.get(conn.backend);
+    const at = list?.indexOf(conn) ?? -1;
     if (at >= 0) list!.splice(at, 1);
   }
 }

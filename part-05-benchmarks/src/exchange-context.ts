@@ -32,7 +32,7 @@ export interface ExchangeHooks {
   /** Asked when the response head is written: may the client connection carry another request? */
   keepAlive(): boolean;
   /** The exchange is over. keepClient: the client connection may carry another request. */
-  finished(outcome: { keepClient: boolean; upgraded?: boolean }): void;
+  finished(keepClient: boolean, upgraded?: boolean): void;
   /** For an upgrade: hand over the client socket with whatever it sent after the request. */
   takeClient(): Buffer;
 }

@@ -6,10 +6,10 @@ import { backendRequestHead, clientResponseHead } from './http/headers.ts';
 import type { ResponseHead } from './http/parser.ts';
 import { errorResponse, HttpError } from './http/errors.ts';
 import { RequestBody } from './request-body.ts';
-import { ResponseRelay } from './response-relay.ts';
+import { ResponseRelay, type RelayEvents } from './response-relay.ts';
 import { nextStep, type Failure } from './retry-policy.ts';
 import { IdleTimer } from './idle-timer.ts';
-import { BackendLink } from './backend-link.ts';
+import { BackendLink, type LinkEvents } from './backend-link.ts';
 import type { Backend } from './pool.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 
@@ -23,7 +23,11 @@ export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-contex
  */
 export type ExchangePhase = 'connecting' | 'exchanging' | 'tunnel' | 'done';
 
-export class Exchange {
+/**
+ * The exchange is itself the handler of its backend link's and its relay's events: methods on
+ * one object, so a request creates no listener functions (see BackendConnection).
+ */
+export class Exchange implements LinkEvents, RelayEvents {
   phase: ExchangePhase = 'connecting';
   readonly request: RequestBody;
   private readonly response: ResponseRelay;
@@ -42,15 +46,7 @@ export class Exchange {
     this.backendClock = new IdleTimer(responseTimeoutMs, () => this.fail('timeout', `backend silent for ${responseTimeoutMs} ms: timed out`));
     this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`)));
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
-    this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, {
-      switchProtocols: (head, rest) => this.switchProtocols(head, rest),
-      keepAlive: () => o.hooks.keepAlive() && this.request.phase === 'forwarded',
-      clientFull: () => {
-        this.link!.conn.socket.pause(); // the client reads slower than the backend sends: not the backend's delay
-        this.backendClock.stop();
-      },
-      buffered: o.context.onBuffered,
-    });
+    this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, this);
   }
 
   /** Starts with the bytes that came after the request head. */
@@ -88,13 +84,7 @@ export class Exchange {
     this.tried.add(backend);
     backend.active++;
     this.phase = 'connecting';
-    this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, {
-      connected: () => this.send(),
-      data: this.onBackendData,
-      end: this.onBackendEnd,
-      drain: this.onBackendDrain,
-      failed: (kind, reason) => this.fail(kind, reason),
-    });
+    this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, this);
     if (this.link.connected) this.send(); // a pooled connection is up already
   }
 
@@ -104,8 +94,6 @@ export class Exchange {
     const { client, head, upgrade } = this.o;
     this.phase = 'exchanging';
     this.link!.conn.requests++;
-    this.link!.listen();
-    client.on('drain', this.onClientDrain);
     socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, backend.name));
     if (this.request.phase === 'forwarded') return this.backendClock.arm(); // bodiless: the backend's turn now
     // One piece: if the body ends inside it, what follows is handed back whole.
@@ -145,19 +133,30 @@ export class Exchange {
     this.o.hooks.requestForwarded(rest);
   }
 
-  private readonly onBackendDrain = (): void => {
-    if (this.request.phase === 'forwarded') return;
-    this.backendClock.stop();
-    this.o.client.resume();
-  };
-
-  private readonly onClientDrain = (): void => {
+  /** The client's buffer has room again (its connection passes 'drain' on). */
+  clientDrained(): void {
     if (this.phase !== 'exchanging') return;
     this.backendClock.arm();
     this.link!.conn.socket.resume();
-  };
+  }
 
-  private readonly onBackendData = (chunk: Buffer): void => {
+  // --- Events of the backend link (LinkEvents) ---
+
+  backendConnected(): void {
+    this.send();
+  }
+
+  backendDrain(): void {
+    if (this.request.phase === 'forwarded') return;
+    this.backendClock.stop();
+    this.o.client.resume();
+  }
+
+  backendFailed(kind: Failure, reason: string): void {
+    this.fail(kind, reason);
+  }
+
+  backendData(chunk: Buffer): void {
     this.backendClock.touch();
     try {
       this.response.push(chunk);
@@ -166,14 +165,29 @@ export class Exchange {
       return this.fail('invalid', `invalid response: ${err.message}`);
     }
     if (this.response.phase === 'complete' && this.phase === 'exchanging') this.responseComplete();
-  };
+  }
 
-  private readonly onBackendEnd = (): void => {
+  backendEnd(): void {
     if (this.response.backendEnded()) return this.responseComplete();
     if (this.phase === 'exchanging' && this.response.phase !== 'complete') {
       this.fail('reset', 'backend closed the connection before the response was complete');
     }
-  };
+  }
+
+  // --- Events of the response relay (RelayEvents) ---
+
+  keepAlive(): boolean {
+    return this.o.hooks.keepAlive() && this.request.phase === 'forwarded';
+  }
+
+  clientFull(): void {
+    this.link!.conn.socket.pause(); // the client reads slower than the backend sends: not the backend's delay
+    this.backendClock.stop();
+  }
+
+  buffered(bytes: number): void {
+    this.o.context.onBuffered(bytes);
+  }
 
   private responseComplete(): void {
     if (this.request.phase === 'forwarded') return this.complete();
@@ -252,7 +266,6 @@ export class Exchange {
     const { pool } = this.o.upstream;
     this.backendClock.stop();
     this.link!.detach();
-    this.o.client.off('drain', this.onClientDrain);
     conn.backend.active--;
     if (outcome === 'success') pool.succeeded(conn.backend);
     else if (outcome !== 'neutral') pool.failed(conn.backend, outcome);
@@ -261,14 +274,14 @@ export class Exchange {
   }
 
   /** 101 Switching Protocols: from now on the two sockets are a plain byte tunnel (part 2's pump). */
-  private switchProtocols(head: ResponseHead, rest: Buffer): void {
+  switchProtocols(head: ResponseHead, rest: Buffer): void {
     const { client, hooks, context, upgrade } = this.o;
     const { conn } = this.link!;
     if (upgrade === undefined) return this.fail('invalid', 'backend switched protocols unasked');
     this.backendClock.stop();
     this.clientClock.stop();
     this.link!.detach();
-    client.off('drain', this.onClientDrain);
+    conn.handOver();
     conn.backend.active--;
     this.o.upstream.pool.succeeded(conn.backend);
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
@@ -279,7 +292,7 @@ export class Exchange {
     tunnel(client, conn.socket, { onBuffered: context.onBuffered, idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
     client.resume();
     conn.socket.resume();
-    hooks.finished({ keepClient: false, upgraded: true });
+    hooks.finished(false, true);
   }
 
   private end(): void {
@@ -287,7 +300,7 @@ export class Exchange {
     this.phase = 'done';
     this.backendClock.stop();
     this.clientClock.stop();
-    this.o.hooks.finished({ keepClient: this.response.keepClient });
+    this.o.hooks.finished(this.response.keepClient);
   }
 }
 

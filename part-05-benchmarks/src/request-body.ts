@@ -1,7 +1,7 @@
 // The request body on its way to a backend: held while no backend is connected, then decoded,
 // counted against clientMaxBodySize and re-framed as it streams.
 import type net from 'node:net';
-import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from './http/body.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, type BodySink, type Framing } from './http/body.ts';
 import { HttpError } from './http/errors.ts';
 
 /**
@@ -12,13 +12,16 @@ import { HttpError } from './http/errors.ts';
  */
 export type RequestPhase = 'held' | 'streaming' | 'forwarded';
 
-export class RequestBody {
+export class RequestBody implements BodySink {
   phase: RequestPhase = 'held';
   /** Some body bytes have gone to a backend: the request can no longer be replayed elsewhere. */
   started = false;
   private readonly decoder: BodyDecoder;
   private held: Buffer[] = [];
   private bytes = 0;
+  /** Where forward() is writing, and whether every write so far went through. */
+  private backend: net.Socket | undefined;
+  private writesOk = true;
 
   constructor(
     readonly framing: Framing,
@@ -54,18 +57,23 @@ export class RequestBody {
    * complete (phase 'forwarded'). Throws HttpError for a malformed or oversized body.
    */
   forward(chunk: Buffer, backend: net.Socket): { ok: boolean; rest?: Buffer } {
-    let ok = true;
-    const chunked = this.framing.kind === 'chunked';
-    const rest = this.decoder.push(chunk, (data) => {
-      this.bytes += data.length;
-      // Content-Length was checked before we began; a chunked body is counted as it comes.
-      if (this.maxBytes > 0 && this.bytes > this.maxBytes) throw new HttpError(413, `request body larger than ${this.maxBytes} bytes`);
-      this.started = true;
-      ok = (chunked ? encodeChunk(data).map((part) => backend.write(part)).every(Boolean) : backend.write(data)) && ok;
-    });
+    this.backend = backend;
+    this.writesOk = true;
+    const rest = this.decoder.push(chunk, this);
+    const ok = this.writesOk;
     if (rest === undefined) return { ok };
-    if (chunked) backend.write(LAST_CHUNK);
+    if (this.framing.kind === 'chunked') backend.write(LAST_CHUNK);
     this.phase = 'forwarded';
     return { ok, rest };
+  }
+
+  /** A piece of payload from the decoder, on its way to the backend. */
+  bodyData(data: Buffer): void {
+    this.bytes += data.length;
+    // Content-Length was checked before we began; a chunked body is counted as it comes.
+    if (this.maxBytes > 0 && this.bytes > this.maxBytes) throw new HttpError(413, `request body larger than ${this.maxBytes} bytes`);
+    this.started = true;
+    if (this.framing.kind === 'chunked') for (const part of encodeChunk(data)) this.writesOk = this.backend!.write(part) && this.writesOk;
+    else this.writesOk = this.backend!.write(data) && this.writesOk;
   }
 }

@@ -1,7 +1,7 @@
 // The response on its way to the client: its head read from the backend's bytes, 1xx passed on,
 // its body relayed and re-framed (a body that runs until close is re-chunked for HTTP/1.1).
 import type net from 'node:net';
-import { BodyDecoder, encodeChunk, LAST_CHUNK, responseFraming, type Framing } from './http/body.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, responseFraming, type BodySink, type Framing } from './http/body.ts';
 import { clientResponseHead } from './http/headers.ts';
 import { headerTokens, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './http/parser.ts';
 
@@ -25,7 +25,7 @@ export interface RelayEvents {
   buffered(bytes: number): void;
 }
 
-export class ResponseRelay {
+export class ResponseRelay implements BodySink {
   phase: ResponsePhase = 'head';
   /** Any byte (a 1xx, or the head) has gone to the client: a second status line would corrupt it. */
   clientWritten = false;
@@ -112,18 +112,22 @@ export class ResponseRelay {
     this.client.cork(); // head and first body bytes leave together
     this.write(clientResponseHead(head, this.clientFraming, !this.keepClient));
     this.relayBody(rest);
-    process.nextTick(() => this.client.uncork());
+    this.client.uncork();
   }
 
   private relayBody(chunk: Buffer): void {
-    const rest = this.decoder!.push(chunk, (data) => {
-      // The decoder never hands out an empty piece: as a chunk it would read "0\r\n\r\n", the end.
-      const ok = this.clientFraming.kind === 'chunked' ? encodeChunk(data).map((p) => this.write(p)).every(Boolean) : this.write(data);
-      if (!ok) this.events.clientFull();
-    });
+    const rest = this.decoder!.push(chunk, this);
     if (rest === undefined) return;
     if (rest.length > 0) this.outOfStep = true;
     this.finish();
+  }
+
+  /** A piece of the body's payload, from the decoder. It is never empty: as a chunk, "0\r\n\r\n" would mean the end. */
+  bodyData(data: Buffer): void {
+    let ok = true;
+    if (this.clientFraming.kind === 'chunked') for (const part of encodeChunk(data)) ok = this.write(part) && ok;
+    else ok = this.write(data);
+    if (!ok) this.events.clientFull();
   }
 
   private finish(): void {

@@ -80,7 +80,7 @@ function ours(text: string): Verdict {
     if (!parsed) return { accepted: false };
     const decoder = new BodyDecoder(requestFraming(parsed.head), 400);
     const body: Buffer[] = [];
-    const rest = decoder.push(bytes.subarray(parsed.length), (data) => body.push(data));
+    const rest = decoder.push(bytes.subarray(parsed.length), { bodyData: (data) => body.push(data) });
     if (rest === undefined) return { accepted: false };
     return { accepted: true, body: Buffer.concat(body).toString('latin1') };
   } catch (err) {

@@ -63,11 +63,18 @@ const TRAILER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_LINE = 4096;
 const MAX_TRAILERS = 16384;
 
+/** Where a decoder hands its payload: a method on a long-lived object, not a new function per piece. */
+export interface BodySink {
+  bodyData(data: Buffer): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 /** Decodes one body from bytes that arrive in any pieces, handing out the payload bytes. */
 export class BodyDecoder {
   private remaining: number;
   private chunkedState: ChunkedState = 'size';
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private trailerBytes = 0;
   done: boolean;
 
@@ -81,37 +88,37 @@ export class BodyDecoder {
   }
 
   /**
-   * Feeds bytes. Payload goes to onData. Returns the bytes after the body (the start of the next
+   * Feeds bytes. Payload goes to sink.bodyData. Returns the bytes after the body (the start of the next
    * message) once the body is complete, or undefined while it is not.
    */
-  push(chunk: Buffer, onData: (data: Buffer) => void): Buffer | undefined {
+  push(chunk: Buffer, sink: BodySink): Buffer | undefined {
     if (this.done) return chunk;
     switch (this.framing.kind) {
       case 'close':
-        if (chunk.length > 0) onData(chunk); // never an empty piece: re-chunked, it would mean "the end"
+        if (chunk.length > 0) sink.bodyData(chunk); // never an empty piece: re-chunked, it would mean "the end"
         return undefined;
       case 'length': {
         const take = Math.min(this.remaining, chunk.length);
-        if (take > 0) onData(chunk.subarray(0, take));
+        if (take > 0) sink.bodyData(chunk.subarray(0, take));
         this.remaining -= take;
         if (this.remaining > 0) return undefined;
         this.done = true;
         return chunk.subarray(take);
       }
       default:
-        return this.pushChunked(chunk, onData);
+        return this.pushChunked(chunk, sink);
     }
   }
 
-  private pushChunked(chunk: Buffer, onData: (data: Buffer) => void): Buffer | undefined {
+  private pushChunked(chunk: Buffer, sink: BodySink): Buffer | undefined {
     const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     let i = 0;
     while (this.chunkedState !== 'done') {
       if (this.chunkedState === 'data') {
         const take = Math.min(this.remaining, buf.length - i);
         if (take === 0) return undefined;
-        onData(buf.subarray(i, i + take));
+        sink.bodyData(buf.subarray(i, i + take));
         this.remaining -= take;
         i += take;
         if (this.remaining === 0) this.chunkedState = 'data-crlf';
