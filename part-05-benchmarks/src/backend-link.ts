@@ -34,17 +34,17 @@ export class BackendLink implements BackendUser {
     this.conn = idle ?? connections.open(backend);
     this.connected = idle !== undefined;
     this.conn.user = this;
-    if (!idle) this.conn.socket.setTimeout(connectTimeoutMs);
+    if (!idle) this.conn.waitAtMost(connectTimeoutMs);
   }
 
   /** The socket goes back to the pool or is destroyed: its events are no longer ours. */
   detach(): void {
     this.conn.user = undefined;
-    if (!this.connected) this.conn.socket.setTimeout(0);
+    if (!this.connected) this.conn.waitAtMost(0);
   }
 
   socketConnected(): void {
-    this.conn.socket.setTimeout(0);
+    this.conn.waitAtMost(0);
     this.connected = true;
     this.events.backendConnected();
   }

@@ -7,6 +7,7 @@ import { upgradeRequested } from './http/headers.ts';
 import { errorResponse, HttpError } from './http/errors.ts';
 import { Exchange, type ExchangeContext, type ExchangeHooks, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
+import { Deadline, type DeadlineOwner } from './deadlines.ts';
 
 export interface ClientContext extends ExchangeContext {
   hosts: VirtualHosts;
@@ -29,12 +30,13 @@ const EMPTY = Buffer.alloc(0);
 const LINGER_MS = 2000;
 
 /** The connection is its exchanges' hooks: methods on one object, no functions made per request. */
-export class ClientConnection implements ExchangeHooks {
+export class ClientConnection implements ExchangeHooks, DeadlineOwner {
   phase: ClientPhase = 'idle';
   private buffer: Buffer = EMPTY;
   private exchange: Exchange | undefined;
   private requests = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** The time limit of the current phase, if it has one. */
+  private readonly deadline = new Deadline(0, this);
   /** The client sent FIN: it will send no more, though it may still read. */
   private clientEnded = false;
   /** Shutdown or reload asked us to close after the response in flight. */
@@ -74,11 +76,11 @@ export class ClientConnection implements ExchangeHooks {
     if (this.buffer.length === 0) {
       if (this.clientEnded || this.stopping) return this.close();
       // Idle between requests: nginx's keepalive_timeout.
-      return this.enter('idle', this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
+      return this.enter('idle', this.ctx.config.keepAliveTimeoutMs);
     }
     // A request has begun: all of its head must arrive in time (client_header_timeout, slowloris).
     if (this.phase !== 'head') {
-      this.enter('head', this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
+      this.enter('head', this.ctx.config.clientHeaderTimeoutMs);
     }
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
@@ -157,7 +159,7 @@ export class ClientConnection implements ExchangeHooks {
     this.buffer = EMPTY;
     this.socket.end();
     this.socket.resume();
-    this.enter('closing', LINGER_MS, () => this.socket.destroy());
+    this.enter('closing', LINGER_MS);
   }
 
   private readonly onEnd = (): void => {
@@ -174,7 +176,7 @@ export class ClientConnection implements ExchangeHooks {
   private readonly onError = (): void => {}; // 'close' follows, and cleans up
 
   private readonly onClose = (): void => {
-    this.clearTimer();
+    this.deadline.stop();
     this.exchange?.abort();
   };
 
@@ -187,16 +189,17 @@ export class ClientConnection implements ExchangeHooks {
     this.socket.off('close', this.onClose);
   }
 
-  /** Moves to a phase, with the timer that bounds it (if any). */
-  private enter(phase: ClientPhase, ms?: number, expire?: () => void): void {
-    this.clearTimer();
+  /** Moves to a phase, with the time limit that bounds it (if any). */
+  private enter(phase: ClientPhase, ms?: number): void {
     this.phase = phase;
-    if (ms !== undefined) this.timer = setTimeout(expire!, ms);
+    if (ms === undefined) this.deadline.stop();
+    else this.deadline.arm(ms);
   }
 
-  private clearTimer(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /** The phase's time limit passed: what that means depends on the phase. */
+  expired(): void {
+    if (this.phase === 'head') this.reject(new HttpError(408, 'request head not received in time'));
+    else this.socket.destroy(); // idle too long, or done lingering
   }
 }
 

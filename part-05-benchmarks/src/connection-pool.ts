@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Backend } from './pool.ts';
 import type { SocketTracker } from './sockets.ts';
 import type { BackendKeepAliveConfig } from './config.ts';
+import { Deadline, type DeadlineOwner } from './deadlines.ts';
 
 /** Whoever uses a backend connection for now hears its socket's events (see BackendLink). */
 export interface BackendUser {
@@ -23,13 +24,15 @@ export interface BackendUser {
  * (rsp's handler objects, nginx's c->read->handler.) With no user, the connection is idle:
  * bytes, a FIN or a timeout from it mean it is no longer usable.
  */
-export class BackendConnection {
+export class BackendConnection implements DeadlineOwner {
   /** Requests sent on this connection so far. */
   requests = 0;
   /** Whether it came from the idle pool (and so may have been closed by the backend meanwhile). */
   reused = false;
   user: BackendUser | undefined;
   private error: NodeJS.ErrnoException | undefined;
+  /** Bounds the connect while a user waits for it, and the wait in the idle pool. */
+  private readonly deadline = new Deadline(0, this);
 
   constructor(
     readonly socket: net.Socket,
@@ -39,19 +42,29 @@ export class BackendConnection {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+  }
+
+  /** Gives up on the connection after `ms` (0: never). */
+  waitAtMost(ms: number): void {
+    if (ms > 0) this.deadline.arm(ms);
+    else this.deadline.stop();
+  }
+
+  expired(): void {
+    if (this.user) this.user.socketTimeout();
+    else this.socket.destroy(); // idle too long
   }
 
   /** For a tunnel (101 Switching Protocols): the byte pump owns the socket from now on. */
   handOver(): void {
     this.user = undefined;
+    this.deadline.stop();
     this.socket.off('connect', this.onConnect);
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('drain', this.onDrain);
-    this.socket.off('timeout', this.onTimeout);
     this.socket.off('error', this.onError);
     this.socket.off('close', this.onClose);
   }
@@ -60,11 +73,13 @@ export class BackendConnection {
   private readonly onData = (chunk: Buffer): void => (this.user ? this.user.socketData(chunk) : void this.socket.destroy());
   private readonly onEnd = (): void => (this.user ? this.user.socketEnd() : void this.socket.destroy());
   private readonly onDrain = (): void => this.user?.socketDrain();
-  private readonly onTimeout = (): void => (this.user ? this.user.socketTimeout() : void this.socket.destroy());
   private readonly onError = (err: NodeJS.ErrnoException): void => {
     this.error = err; // 'close' follows and reports it
   };
-  private readonly onClose = (): void => this.user?.socketClosed(this.error);
+  private readonly onClose = (): void => {
+    this.deadline.stop();
+    this.user?.socketClosed(this.error);
+  };
 }
 
 export class ConnectionPool {
@@ -84,7 +99,7 @@ export class ConnectionPool {
   takeIdle(backend: Backend): BackendConnection | undefined {
     const conn = this.idle.get(backend)?.pop();
     if (!conn) return undefined;
-    conn.socket.setTimeout(0);
+    conn.waitAtMost(0);
     conn.reused = true;
     return conn;
   }
@@ -115,7 +130,7 @@ export class ConnectionPool {
       return;
     }
     socket.resume();
-    socket.setTimeout(this.settings.idleTimeoutMs);
+    conn.waitAtMost(this.settings.idleTimeoutMs);
     list.push(conn);
     this.idle.set(conn.backend, list);
   }

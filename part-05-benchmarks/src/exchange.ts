@@ -8,7 +8,7 @@ import { errorResponse, HttpError } from './http/errors.ts';
 import { RequestBody } from './request-body.ts';
 import { ResponseRelay, type RelayEvents } from './response-relay.ts';
 import { nextStep, type Failure } from './retry-policy.ts';
-import { IdleTimer } from './idle-timer.ts';
+import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import { BackendLink, type LinkEvents } from './backend-link.ts';
 import type { Backend } from './pool.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
@@ -27,7 +27,7 @@ export type ExchangePhase = 'connecting' | 'exchanging' | 'tunnel' | 'done';
  * The exchange is itself the handler of its backend link's and its relay's events: methods on
  * one object, so a request creates no listener functions (see BackendConnection).
  */
-export class Exchange implements LinkEvents, RelayEvents {
+export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   phase: ExchangePhase = 'connecting';
   readonly request: RequestBody;
   private readonly response: ResponseRelay;
@@ -37,14 +37,13 @@ export class Exchange implements LinkEvents, RelayEvents {
   private clientFinished = false;
   private staleRetried = false;
   /** The backend's clock: time between two of its reads or drains (proxy_read/send_timeout). */
-  private readonly backendClock: IdleTimer;
+  private readonly backendClock: Deadline;
   /** The client's clock: time between two reads of the request body (client_body_timeout). */
-  private readonly clientClock: IdleTimer;
+  private readonly clientClock: Deadline;
 
   constructor(private readonly o: ExchangeOptions) {
-    const { responseTimeoutMs, clientBodyTimeoutMs } = o.context.config;
-    this.backendClock = new IdleTimer(responseTimeoutMs, () => this.fail('timeout', `backend silent for ${responseTimeoutMs} ms: timed out`));
-    this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`)));
+    this.backendClock = new Deadline(o.context.config.responseTimeoutMs, this);
+    this.clientClock = new Deadline(o.context.config.clientBodyTimeoutMs, this);
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
     this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, this);
   }
@@ -138,6 +137,12 @@ export class Exchange implements LinkEvents, RelayEvents {
     if (this.phase !== 'exchanging') return;
     this.backendClock.arm();
     this.link!.conn.socket.resume();
+  }
+
+  /** One of the two clocks ran out. */
+  expired(clock: Deadline): void {
+    if (clock === this.backendClock) this.fail('timeout', `backend silent for ${clock.ms} ms: timed out`);
+    else this.clientFault(new HttpError(408, `request body stalled for ${clock.ms} ms`));
   }
 
   // --- Events of the backend link (LinkEvents) ---
