@@ -71,8 +71,12 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMIT
 
   const end = findHeadEnd(buf, lineEnd, limits);
   if (end === undefined) return undefined;
-  const lines = splitLines(buf.toString('latin1', start, end - 4));
-  const head = { ...requestLine(lines[0]!), ...fieldLines(lines, limits) };
+  // One string for the whole head (its last CRLF included, so every line ends in one), read once.
+  const text = buf.toString('latin1', start, end - 2);
+  const { method, target, version } = requestLine(text.slice(0, lineEnd - start));
+  const { headers, lower, byName } = fieldLines(text, lineEnd - start + 2, limits);
+  // One literal of one shape: every head has the same hidden class, so reading it stays fast.
+  const head: RequestHead = { method, target, version, headers, lower, byName };
   checkHost(head);
   return { head, length: end };
 }
@@ -86,19 +90,14 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
   }
   const end = findHeadEnd(buf, firstLineEnd, limits);
   if (end === undefined) return undefined;
-  const lines = splitLines(buf.toString('latin1', 0, end - 4));
+  const text = buf.toString('latin1', 0, end - 2);
+  const statusLine = text.slice(0, firstLineEnd);
   // status-code SP reason: "2000 OK" and "200OK" are refused, a bare "200" is accepted, as by llhttp.
-  const match = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
-  if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(lines[0]!.slice(0, 80))}`);
-  return {
-    head: {
-      version: match[1] === '0' ? '1.0' : '1.1',
-      status: Number(match[2]),
-      reason: match[3] ?? '',
-      ...fieldLines(lines, limits),
-    },
-    length: end,
-  };
+  const match = STATUS_LINE.exec(statusLine);
+  if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+  const { headers, lower, byName } = fieldLines(text, firstLineEnd + 2, limits);
+  const head: ResponseHead = { version: match[1] === '0' ? '1.0' : '1.1', status: Number(match[2]), reason: match[3] ?? '', headers, lower, byName };
+  return { head, length: end };
 }
 
 /** Where the head ends (just past CRLFCRLF), or undefined if not arrived yet; enforces the size limit. */
@@ -113,16 +112,13 @@ function findHeadEnd(buf: Buffer, from: number, limits: HeadLimits): number | un
   return at + 4;
 }
 
-/** Splits on CRLF; a bare CR or LF anywhere else is an error, not a line break. */
-function splitLines(text: string): string[] {
-  const lines = text.split('\r\n');
-  for (const line of lines) {
-    if (line.includes('\r') || line.includes('\n')) throw new HttpError(400, 'bare CR or LF in head');
-  }
-  return lines;
+/** A bare CR or LF is never a line break: lines end in CRLF only. */
+function checkNoBareCrLf(line: string): void {
+  if (line.includes('\r') || line.includes('\n')) throw new HttpError(400, 'bare CR or LF in head');
 }
 
 function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> {
+  checkNoBareCrLf(line);
   const parts = line.split(' ');
   if (parts.length !== 3) throw new HttpError(400, 'request line must be METHOD SP TARGET SP VERSION');
   const [method, target, version] = parts as [string, string, string];
@@ -139,33 +135,57 @@ function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'ver
   throw new HttpError(400, 'invalid HTTP version');
 }
 
-/** The field lines (lines[1..]), checked, in one pass that also builds the index by name. */
-const FRAMING_FIELD = /^(content-length|transfer-encoding)$/i;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const SP = 0x20;
+const HTAB = 0x09;
 
-function fieldLines(lines: string[], limits: HeadLimits): Fields {
-  if (lines.length - 1 > limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
+/**
+ * The field lines of `text` from `pos` on, each ending in CRLF, checked in one pass that also
+ * lower-cases each name once and builds the index by name.
+ */
+function fieldLines(text: string, pos: number, limits: HeadLimits): Fields {
   const fields: Fields = { headers: [], lower: [], byName: new Map() };
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.startsWith(' ') || line.startsWith('\t')) throw new HttpError(400, 'obsolete line folding');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpError(400, 'header line without a name and colon');
-    const name = line.slice(0, colon);
+  while (pos < text.length) {
+    const eol = text.indexOf('\r\n', pos);
+    if (fields.headers.length === limits.headerCount) throw new HttpError(431, `more than ${limits.headerCount} header fields`);
+    const first = text.charCodeAt(pos);
+    if (first === SP || first === HTAB) throw new HttpError(400, 'obsolete line folding');
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > eol) {
+      checkNoBareCrLf(text.slice(pos, eol));
+      throw new HttpError(400, 'header line without a name and colon');
+    }
+    const name = text.slice(pos, colon);
     // "Host : x" is refused: whitespace before the colon has been used to smuggle requests.
-    if (!TOKEN.test(name)) throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
+    if (!TOKEN.test(name)) {
+      checkNoBareCrLf(name);
+      throw new HttpError(400, `invalid header name ${JSON.stringify(name)}`);
+    }
     // Only SP and HTAB are optional whitespace (RFC 9110 5.6.3); trim() would also eat \f, \v and U+00A0.
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    let from = colon + 1;
+    let to = eol;
+    while (from < to && isOws(text.charCodeAt(from))) from++;
+    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
+    // Never CTLs such as NUL, CR or LF: a bare CR or LF is refused here too.
     if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
-    // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
-    if (FRAMING_FIELD.test(name) && line.includes('\t', colon)) throw new HttpError(400, `tab in ${name}`);
     const lower = name.toLowerCase();
+    // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
+    if ((lower === 'content-length' || lower === 'transfer-encoding') && text.slice(colon, eol).includes('\t')) {
+      throw new HttpError(400, `tab in ${name}`);
+    }
     fields.headers.push([name, value]);
     fields.lower.push(lower);
     const values = fields.byName.get(lower);
     if (values) values.push(value);
     else fields.byName.set(lower, [value]);
+    pos = eol + 2;
   }
   return fields;
+}
+
+function isOws(code: number): boolean {
+  return code === SP || code === HTAB;
 }
 
 function checkHost(head: RequestHead): void {
@@ -182,9 +202,11 @@ export function headerValues(head: Fields, name: string): readonly string[] {
 }
 
 /** Comma-separated list items across all fields of that name, lower-cased, empties dropped. */
-export function headerTokens(head: Fields, name: string): string[] {
+export function headerTokens(head: Fields, name: string): readonly string[] {
+  const values = head.byName.get(name);
+  if (values === undefined) return NONE; // the common case: nothing to split or allocate
   const tokens: string[] = [];
-  for (const value of headerValues(head, name)) {
+  for (const value of values) {
     for (const item of value.split(',')) {
       const token = item.trim().toLowerCase();
       if (token !== '') tokens.push(token);
