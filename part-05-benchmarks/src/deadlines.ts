@@ -25,8 +25,8 @@ export class Deadline {
 
   /** Starts the wait, or starts it over. */
   arm(ms = this.ms): void {
+    if (this.at === 0) watch(this);
     this.at = Date.now() + ms;
-    if (!watched.has(this)) watch(this);
   }
 
   /** Progress seen: starts the wait over, if one is running. */
@@ -35,10 +35,15 @@ export class Deadline {
   }
 
   stop(): void {
-    this.at = 0; // the sweep forgets it
+    if (this.at === 0) return;
+    this.at = 0;
+    // Forgotten now, not at the next sweep: a stopped deadline must not keep its owner (an
+    // exchange, its buffers and heads) alive, or each would live long enough to be promoted
+    // to the old heap, which costs the garbage collector far more than this delete.
+    watched.delete(this);
   }
 
-  /** Called by the sweep. */
+  /** Called by the sweep, which has already forgotten it. */
   fire(): void {
     this.at = 0;
     this.owner.expired(this);
@@ -55,8 +60,7 @@ function watch(deadline: Deadline): void {
 function sweep(): void {
   const now = Date.now();
   for (const deadline of watched) {
-    if (deadline.at === 0) watched.delete(deadline);
-    else if (deadline.at <= now) {
+    if (deadline.at <= now) {
       watched.delete(deadline);
       deadline.fire();
     }
