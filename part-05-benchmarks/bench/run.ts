@@ -20,6 +20,8 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S     seconds per run (default 5)
   --before DIR     also measure the proxy in DIR/src/main.ts as "before" (a tuning step's baseline)
   --workers N      also measure part 5 with --workers N
+  --admin          also measure part 5 with its admin listener on (what the status page costs
+                   when nobody is looking at it)
   --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
   --publish        write the book's published report instead: docs/benchmarks.md and .svg and
                    part-05-benchmarks/results/latest.json (a full run only)
@@ -33,6 +35,7 @@ try {
       scenario: { type: 'string' },
       before: { type: 'string' },
       workers: { type: 'string' },
+      admin: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       duration: { type: 'string' },
@@ -87,6 +90,10 @@ if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.b
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));
+}
+if (values.admin) {
+  const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
+  targets.splice(at, 0, proxyIn('part 5 +admin', join(ROOT, 'part-05-benchmarks'), true, ['--admin', '127.0.0.1:0']));
 }
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);

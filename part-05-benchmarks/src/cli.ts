@@ -2,7 +2,7 @@
 // [--strategy NAME] and the timeouts in milliseconds. Both paths end in validateConfig().
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, validateConfig, workerCount as validWorkerCount, type ProxyConfig } from './config.ts';
+import { accessLogTarget, adminAddress, ConfigError, validateConfig, workerCount as validWorkerCount, type ProxyConfig } from './config.ts';
 import { parseAddress } from './address.ts';
 
 export type { ProxyConfig } from './config.ts';
@@ -16,6 +16,7 @@ export const usage = [
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
   '               [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
+  '       either way: [--admin HOST:PORT (status page, /status.json, /metrics)] [--access-log FILE|-]',
 ].join('\n');
 
 /** Number flags (timeouts in ms, sizes in bytes) and the config keys they fill in. */
@@ -31,7 +32,9 @@ const NUMBER_FLAGS = {
 type NumberFlag = keyof typeof NUMBER_FLAGS;
 
 export function parseFlags(argv: string[]): ProxyConfig {
-  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string } & Partial<Record<NumberFlag, string>>;
+  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string; admin?: string; 'access-log'?: string } & Partial<
+    Record<NumberFlag, string>
+  >;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -41,6 +44,8 @@ export function parseFlags(argv: string[]): ProxyConfig {
         backend: { type: 'string', multiple: true },
         strategy: { type: 'string' },
         workers: { type: 'string' },
+        admin: { type: 'string' },
+        'access-log': { type: 'string' },
         ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       },
       strict: true,
@@ -58,7 +63,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
     // --listen and --workers may override the file (handy for port 0 in tests and scripts).
     if (values.listen !== undefined) config.listen = flagAddress('listen', values.listen);
     if (values.workers !== undefined) config.workers = workerCount(values.workers);
-    return config;
+    return withObservability(config, values.admin, values['access-log']);
   }
 
   if (values.listen === undefined) throw new UsageError('--listen is required (or give --config FILE)');
@@ -71,8 +76,9 @@ export function parseFlags(argv: string[]): ProxyConfig {
     const text = values[flag as NumberFlag];
     if (text !== undefined) timeouts[key] = /^\d+$/.test(text) ? Number(text) : text;
   }
+  let config: ProxyConfig;
   try {
-    return validateConfig({
+    config = validateConfig({
       listen: values.listen,
       backends: values.backend.map((address) => ({ address })),
       ...(values.strategy !== undefined && { strategy: values.strategy }),
@@ -86,6 +92,19 @@ export function parseFlags(argv: string[]): ProxyConfig {
     for (const [flag, key] of Object.entries(NUMBER_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
     throw new UsageError(message);
   }
+  return withObservability(config, values.admin, values['access-log']);
+}
+
+/** --admin and --access-log, with the file or without it (they override the file's). */
+function withObservability(config: ProxyConfig, admin: string | undefined, accessLog: string | undefined): ProxyConfig {
+  try {
+    if (admin !== undefined) config.admin = adminAddress(admin, config.listen, '--admin');
+    if (accessLog !== undefined) config.accessLog = accessLogTarget(accessLog, '--access-log');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new UsageError(err.message);
+  }
+  return config;
 }
 
 function fromFile(file: string): ProxyConfig {

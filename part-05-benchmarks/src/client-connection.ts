@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { parseRequestHead, headerTokens, headerValues, type RequestHead } from './http/parser.ts';
 import { requestFraming, type Framing } from './http/body.ts';
 import { upgradeRequested } from './http/headers.ts';
-import { errorResponse, HttpError } from './http/errors.ts';
+import { errorBody, errorResponse, HttpError } from './http/errors.ts';
 import { Exchange, type ExchangeContext, type ExchangeHooks, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
@@ -82,18 +82,20 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
     if (this.phase !== 'head') {
       this.enter('head', this.ctx.config.clientHeaderTimeoutMs);
     }
+    let head: RequestHead | undefined;
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
       if (!parsed) {
         if (this.clientEnded) this.close(); // the client gave up mid-head
         return;
       }
+      head = parsed.head;
       const initial = this.buffer.subarray(parsed.length);
       this.buffer = EMPTY;
-      this.startExchange(parsed.head, initial);
+      this.startExchange(head, initial);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      this.reject(err);
+      this.reject(err, head);
     }
   }
 
@@ -148,8 +150,20 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
   }
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
-  private reject(err: HttpError): void {
+  private reject(err: HttpError, head?: RequestHead): void {
     if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
+    this.ctx.onResponse(err.status);
+    this.ctx.accessLog?.write({
+      clientIp: this.socket.remoteAddress ?? '-',
+      start: Date.now(),
+      requestLine: head ? `${head.method} ${head.target} HTTP/${head.version}` : '-',
+      status: err.status,
+      bodyBytes: errorBody(err.status, err.message).length,
+      referer: head && headerValues(head, 'referer')[0],
+      userAgent: head && headerValues(head, 'user-agent')[0],
+      upstreams: [],
+      requestSeconds: 0,
+    });
     this.close();
   }
 

@@ -68,6 +68,10 @@ export interface ProxyConfig {
   keepAliveRequests: number;
   backendKeepAlive: BackendKeepAliveConfig;
   limits: HeadLimits;
+  /** Where the status page, /status.json and /metrics are served (never on `listen`). */
+  admin?: Address;
+  /** Access log file, or "-" for stdout; none when absent. */
+  accessLog?: string;
 }
 
 export const DEFAULT_UPSTREAM = 'default';
@@ -111,7 +115,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
   const doc = object(raw, '');
   onlyKeys(doc, '', [
     'listen', 'workers', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
-    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits',
+    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits', 'admin', 'accessLog',
   ]);
   const strategyName = strategy(doc.strategy ?? DEFAULTS.strategy, 'strategy');
   const upstreams: Record<string, UpstreamConfig> = {};
@@ -139,7 +143,24 @@ export function validateConfig(raw: unknown): ProxyConfig {
     limits: limits(doc.limits ?? {}, 'limits'),
   };
   if (doc.healthCheck !== undefined) config.healthCheck = healthCheck(doc.healthCheck, 'healthCheck');
+  if (doc.admin !== undefined) config.admin = adminAddress(doc.admin, config.listen, 'admin');
+  if (doc.accessLog !== undefined) config.accessLog = accessLogTarget(doc.accessLog, 'accessLog');
   return config;
+}
+
+/** The admin listener's address: its own port, never the public one. */
+export function adminAddress(raw: unknown, listen: Address, path: string): Address {
+  const admin = address(raw, path);
+  if (admin.port !== 0 && admin.port === listen.port && admin.host === listen.host) {
+    throw new ConfigError(path, `must differ from listen (${show(raw)}): the status page is never served to the public`);
+  }
+  return admin;
+}
+
+/** A file path, or "-" for standard output. */
+export function accessLogTarget(raw: unknown, path: string): string {
+  if (typeof raw !== 'string' || raw === '') throw new ConfigError(path, `must be a file path or "-" for standard output, got ${show(raw)}`);
+  return raw;
 }
 
 function backendList(raw: unknown, path: string): BackendConfig[] {

@@ -6,6 +6,7 @@ import type { ConnectionPool } from './connection-pool.ts';
 import type { Pool } from './pool.ts';
 import type { Strategy } from './strategies/index.ts';
 import type { ProxyConfig } from './config.ts';
+import type { AccessLog } from './access-log.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
@@ -23,6 +24,10 @@ export interface ExchangeContext {
   onLocalError: (message: string) => void;
   /** Records bytes queued in user space on a socket we wrote to. */
   onBuffered: (bytes: number) => void;
+  /** Counts a response sent to a client, by its status. */
+  onResponse: (status: number) => void;
+  /** One line per request, when configured. */
+  accessLog: AccessLog | undefined;
 }
 
 /** What the client connection hears from its exchange. */

@@ -3,14 +3,16 @@
 // the response side in response-relay.ts; this file decides what happens when something fails.
 import { tunnel } from './pump.ts';
 import { backendRequestHead, clientResponseHead } from './http/headers.ts';
-import type { ResponseHead } from './http/parser.ts';
-import { errorResponse, HttpError } from './http/errors.ts';
+import { headerValues, type ResponseHead } from './http/parser.ts';
+import { errorBody, errorResponse, HttpError } from './http/errors.ts';
 import { RequestBody } from './request-body.ts';
 import { ResponseRelay, type RelayEvents } from './response-relay.ts';
 import { nextStep, type Failure } from './retry-policy.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import { BackendLink, type LinkEvents } from './backend-link.ts';
 import type { Backend } from './pool.ts';
+import { statusClass } from './metrics.ts';
+import type { AccessRecord } from './access-log.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
@@ -36,6 +38,15 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   /** The client sent FIN; what it sent before may still complete the request. */
   private clientFinished = false;
   private staleRetried = false;
+  /** When the request began and when the current attempt began (performance.now(), ms). */
+  private readonly startedAt = performance.now();
+  private attemptStart = 0;
+  /** The status we answered with ourselves (respondError), if we did. */
+  private answered: number | undefined;
+  /** The last failure's kind, for the access log's upstream status (504 for a timeout, else 502). */
+  private failure: Failure | undefined;
+  /** Each attempt, for the access log (only when there is one). */
+  private readonly attempts: AccessRecord['upstreams'] | undefined;
   /** The backend's clock: time between two of its reads or drains (proxy_read/send_timeout). */
   private readonly backendClock: Deadline;
   /** The client's clock: time between two reads of the request body (client_body_timeout). */
@@ -46,6 +57,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.clientClock = new Deadline(o.context.config.clientBodyTimeoutMs, this);
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
     this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, this);
+    if (o.context.accessLog) this.attempts = [];
   }
 
   /** Starts with the bytes that came after the request head. */
@@ -82,6 +94,8 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     if (!backend) return this.respondError(503, `no healthy backend in upstream "${upstream.name}"`);
     this.tried.add(backend);
     backend.active++;
+    backend.metrics.requests++;
+    this.attemptStart = performance.now();
     this.phase = 'connecting';
     this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, this);
     if (this.link.connected) this.send(); // a pooled connection is up already
@@ -210,6 +224,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
     const stale = conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = this.phase === 'exchanging';
+    this.failure = kind;
     this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason);
     const step = nextStep({
       kind,
@@ -250,6 +265,8 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { head, hooks, context } = this.o;
     if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
     this.response.keepClient = mayKeep && hooks.keepAlive() && this.request.phase === 'forwarded';
+    this.answered = status;
+    this.response.bodyBytes = errorBody(status, detail).length;
     this.response.write(errorResponse(status, detail, this.response.keepClient));
     this.end();
   }
@@ -268,12 +285,9 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
    */
   private releaseBackend(socket: 'keep' | 'destroy', outcome: string): void {
     const { conn } = this.link!;
-    const { pool } = this.o.upstream;
     this.backendClock.stop();
     this.link!.detach();
-    conn.backend.active--;
-    if (outcome === 'success') pool.succeeded(conn.backend);
-    else if (outcome !== 'neutral') pool.failed(conn.backend, outcome);
+    this.account(outcome);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
   }
@@ -287,8 +301,9 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.clientClock.stop();
     this.link!.detach();
     conn.handOver();
-    conn.backend.active--;
-    this.o.upstream.pool.succeeded(conn.backend);
+    this.response.head = head;
+    this.account('success');
+    this.finishRecord();
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
     if (rest.length > 0) this.response.write(rest);
     const early = hooks.takeClient();
@@ -300,11 +315,51 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     hooks.finished(false, true);
   }
 
+  /** The attempt is over: the backend's health, its counters, and its entry for the access log. */
+  private account(outcome: string): void {
+    const { backend } = this.link!.conn;
+    const { pool } = this.o.upstream;
+    const now = performance.now();
+    const status = this.response.head?.status;
+    backend.active--;
+    if (outcome === 'success') {
+      pool.succeeded(backend);
+      backend.metrics.observe(now - this.attemptStart, now);
+      if (status !== undefined) backend.metrics.responses[statusClass(status)]!++;
+    } else if (outcome !== 'neutral') {
+      pool.failed(backend, outcome);
+      backend.metrics.failures++;
+    }
+    const upstreamStatus = outcome === 'success' && status !== undefined ? status : this.failure === 'timeout' ? 504 : 502;
+    this.attempts?.push({ address: backend.name, status: upstreamStatus, seconds: (now - this.attemptStart) / 1000 });
+  }
+
+  /** Counts the response the client got and writes its access log line. */
+  private finishRecord(): void {
+    const { head, client, context } = this.o;
+    // 499: the client closed before any answer, as nginx logs it.
+    const status = this.answered ?? this.response.head?.status ?? 499;
+    context.onResponse(status);
+    if (!context.accessLog) return;
+    context.accessLog.write({
+      clientIp: client.remoteAddress ?? '-',
+      start: Date.now() - (performance.now() - this.startedAt),
+      requestLine: `${head.method} ${head.target} HTTP/${head.version}`,
+      status,
+      bodyBytes: this.response.bodyBytes,
+      referer: headerValues(head, 'referer')[0],
+      userAgent: headerValues(head, 'user-agent')[0],
+      upstreams: this.attempts!,
+      requestSeconds: (performance.now() - this.startedAt) / 1000,
+    });
+  }
+
   private end(): void {
     if (this.phase === 'done' || this.phase === 'tunnel') return;
     this.phase = 'done';
     this.backendClock.stop();
     this.clientClock.stop();
+    this.finishRecord();
     this.o.hooks.finished(this.response.keepClient);
   }
 }

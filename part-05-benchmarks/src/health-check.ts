@@ -17,10 +17,10 @@ export function startHealthChecks(
     const streak = ok ? Math.max(before, 0) + 1 : Math.min(before, 0) - 1;
     streaks.set(backend, streak);
     if (!ok && !backend.failedChecks && -streak >= config.fall) {
-      backend.failedChecks = true;
+      backend.setFailedChecks(true, `${-streak} failed probes (last: ${reason})`);
       log(`backend ${backend.name} marked down by health check: ${-streak} failed probes (last: ${reason})`);
     } else if (ok && backend.failedChecks && streak >= config.rise) {
-      backend.failedChecks = false;
+      backend.setFailedChecks(false, `${streak} good probes`);
       log(`backend ${backend.name} marked up by health check: ${streak} good probes`);
     }
   };

@@ -5,6 +5,8 @@ import { parseFlags, UsageError, usage } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress } from './address.ts';
 import type { ProxyConfig } from './config.ts';
+import { startAdmin } from './admin.ts';
+import { mergeStatuses, type ProxyStatus } from './status.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -48,10 +50,45 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
   if (announce) {
     console.log(`listening on ${formatAddress(proxy.address)}`);
+    if (config.admin) await announceAdmin(config, async () => proxy.status());
     announcePid();
+  } else {
+    // The primary asks each worker for its numbers and adds them up.
+    process.on('message', (message: { statusRequest?: number }) => {
+      if (message.statusRequest !== undefined) process.send!({ statusReply: message.statusRequest, status: proxy.status() });
+    });
+    process.send!({ listening: proxy.address });
   }
-  else process.send!({ listening: proxy.address });
 }
+
+/** Starts the admin listener and says where it is: "status on http://HOST:PORT/". */
+async function announceAdmin(config: ProxyConfig, status: () => Promise<ProxyStatus>): Promise<void> {
+  const admin = await startAdmin(config.admin!, status);
+  console.log(`status on http://${formatAddress(admin.address)}/`);
+}
+
+/** The whole proxy's status: every worker's, gathered over IPC and merged (workers that do not answer in time are left out). */
+function workersStatus(): Promise<ProxyStatus> {
+  const id = nextRequest++;
+  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && w.isConnected());
+  return new Promise((resolve, reject) => {
+    const replies: ProxyStatus[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      cluster.off('message', onMessage);
+      if (replies.length === 0) reject(new Error('no worker answered'));
+      else resolve(mergeStatuses(replies));
+    };
+    const onMessage = (_worker: unknown, message: { statusReply?: number; status?: ProxyStatus }) => {
+      if (message.statusReply === id && message.status) replies.push(message.status);
+      if (replies.length === workers.length) done();
+    };
+    const timer = setTimeout(done, 1000);
+    cluster.on('message', onMessage);
+    for (const worker of workers) worker!.send({ statusRequest: id });
+  });
+}
+let nextRequest = 0;
 
 /** The primary: forks the workers, relays signals, and speaks for them. */
 function supervise(config: ProxyConfig): void {
@@ -63,7 +100,11 @@ function supervise(config: ProxyConfig): void {
     // Ready means every worker is ready: each one's signal handlers are in place by now.
     if (message.listening && ++listening === config.workers) {
       console.log(`listening on ${formatAddress(message.listening)}`);
-      announcePid();
+      const announced = config.admin ? announceAdmin(config, workersStatus) : Promise.resolve();
+      announced.then(announcePid, (err: Error) => {
+        console.error(`error: admin listener: ${err.message}`);
+        stop();
+      });
     }
   });
   cluster.on('exit', (worker, code, signal) => {

@@ -3,6 +3,8 @@
 import { formatAddress, type Address } from './address.ts';
 import type { BackendConfig } from './config.ts';
 import type { Candidate } from './strategies/index.ts';
+import { BackendMetrics } from './metrics.ts';
+import type { BackendState } from './status.ts';
 
 /** up: in rotation. down: skipped until downUntil. probation: back after down; one result decides. */
 export type PassiveState = 'up' | 'down' | 'probation';
@@ -15,6 +17,11 @@ export class Backend implements Candidate {
   passive: PassiveState = 'up';
   /** Set by active health checks; always false when they are off. */
   failedChecks = false;
+  /** Why it is in its state, and since when (wall clock, for the status page). */
+  reason = 'in rotation since start';
+  since = Date.now();
+  /** Its counters; the proxy gives it ones that outlive reloads. */
+  metrics = new BackendMetrics();
   private fails = 0;
   private windowStart = 0;
   private downUntil = 0;
@@ -46,6 +53,7 @@ export class Backend implements Candidate {
     this.fails = 0;
     if (this.passive !== 'probation') return undefined;
     this.passive = 'up';
+    this.note('trial request succeeded');
     return `backend ${this.name} is up again: trial request succeeded`;
   }
 
@@ -53,6 +61,7 @@ export class Backend implements Candidate {
   available(now: number, log: (line: string) => void): boolean {
     if (this.passive === 'down' && now >= this.downUntil) {
       this.passive = 'probation';
+      this.note('fail timeout over: the next request is its trial');
       log(`backend ${this.name} fail timeout over: trying it again`);
     }
     return this.passive !== 'down' && !this.failedChecks;
@@ -62,12 +71,30 @@ export class Backend implements Candidate {
   revive(): void {
     this.passive = 'up';
     this.fails = 0;
+    this.note('every backend was down: all marked up again for quick recovery');
+  }
+
+  /** Active health checks have taken it out (failed) or brought it back. */
+  setFailedChecks(failed: boolean, reason: string): void {
+    this.failedChecks = failed;
+    this.note(reason);
+  }
+
+  /** What the status page shows. Failing active checks outrank the passive state. */
+  get state(): BackendState {
+    return this.failedChecks ? 'checking' : this.passive;
+  }
+
+  private note(reason: string): void {
+    this.reason = reason;
+    this.since = Date.now();
   }
 
   private markDown(now: number, why: string): string {
     this.passive = 'down';
     this.downUntil = now + this.config.failTimeoutMs;
     this.fails = 0;
+    this.note(why);
     return `backend ${this.name} marked down for ${this.config.failTimeoutMs} ms: ${why}`;
   }
 }

@@ -14,6 +14,9 @@ import { VirtualHosts } from './virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
 import type { Upstream } from './exchange.ts';
 import type { Address } from './address.ts';
+import { BackendMetrics, quantile, RateMeter, statusClass } from './metrics.ts';
+import { AccessLog } from './access-log.ts';
+import type { ProxyStatus } from './status.ts';
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */
@@ -45,6 +48,8 @@ export interface Proxy {
   /** Sockets the proxy holds right now: clients, backends, idle pooled connections. */
   openSockets(): number;
   stats(): ProxyStats;
+  /** Everything the status page shows, for this process. */
+  status(): ProxyStatus;
   /** Resolves when the proxy holds no socket. */
   whenIdle(): Promise<void>;
   /** Use a new configuration for new connections; open ones finish on the old one (SIGHUP). */
@@ -72,6 +77,22 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const localTrouble = new BurstLog(log, 'cannot open a backend connection');
   const stats = { requests: 0, peakBufferedBytes: 0 };
   let backendConnectionsOpened = 0;
+  // For the status page: stub_status' counters, responses by class, a rate, a generation count.
+  const startedAt = Date.now();
+  const connectionCounts = { handled: 0, dropped: 0 };
+  const responses = [0, 0, 0, 0, 0];
+  let generationNumber = 1;
+  const rate = new RateMeter();
+  const sampler = setInterval(() => rate.sample(performance.now(), stats.requests), 1000).unref();
+  const accessLog = options.accessLog !== undefined ? new AccessLog(options.accessLog, log) : undefined;
+  // Counters per upstream and backend that survive a reload, as long as the backend stays.
+  const backendMetrics = new Map<string, BackendMetrics>();
+  const metricsFor = (upstream: string, backend: string) => {
+    const key = `${upstream} ${backend}`;
+    let metrics = backendMetrics.get(key);
+    if (!metrics) backendMetrics.set(key, (metrics = new BackendMetrics()));
+    return metrics;
+  };
 
   const build = (config: ProxyConfig): Generation => {
     const upstreams = new Map<string, Upstream>();
@@ -81,6 +102,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         pool: new Pool(upstream.backends, options.now ?? Date.now, log),
         strategy: createStrategy(upstream.strategy, options.random),
       });
+      for (const backend of upstreams.get(name)!.pool.backends) backend.metrics = metricsFor(name, backend.name);
     }
     const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
     const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, () => backendConnectionsOpened++);
@@ -99,6 +121,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         onBuffered: (bytes: number) => {
           if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
         },
+        onResponse: (status: number) => void responses[statusClass(status)]!++,
+        accessLog,
       },
     };
   };
@@ -121,6 +145,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.track(socket);
+    connectionCounts.handled++;
     const generation = current; // the settings in force when it connected, for its whole life
     const client = new ClientConnection(socket, generation.context);
     generation.clients.add(client);
@@ -133,6 +158,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // Past maxClients, Node closes new connections at once: each client needs a second descriptor
   // for its backend, and running out of them would fail everybody.
   if (maxClients !== undefined) server.maxConnections = maxClients;
+  server.on('drop', () => connectionCounts.dropped++);
   server.on('drop', () => acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`));
 
   server.listen(options.listen.port, options.listen.host);
@@ -156,6 +182,48 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       backendConnectionsOpened,
       generations: all.size,
     }),
+    status(): ProxyStatus {
+      const connections = { accepted: connectionCounts.handled + connectionCounts.dropped, handled: connectionCounts.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
+      for (const generation of all) {
+        for (const client of generation.clients) {
+          connections.active++;
+          if (client.phase === 'idle') connections.waiting++;
+          else if (client.phase === 'head') connections.reading++;
+          else connections.writing++; // serving a request, tunnelling, or closing
+        }
+      }
+      const now = performance.now();
+      return {
+        uptimeSeconds: (Date.now() - startedAt) / 1000,
+        workers: options.workers,
+        generation: generationNumber,
+        connections,
+        requests: { total: stats.requests, perSecond: rate.perSecond(), responses: [...responses] },
+        accessLogDropped: accessLog?.dropped ?? 0,
+        upstreams: [...current.context.upstreams.values()].map((upstream) => ({
+          name: upstream.name,
+          strategy: current.context.config.upstreams[upstream.name]!.strategy,
+          backends: upstream.pool.backends.map((b) => {
+            const recentMs = b.metrics.recent(now);
+            return {
+              name: b.name,
+              state: b.state,
+              reason: b.reason,
+              since: b.since,
+              active: b.active,
+              requests: b.metrics.requests,
+              failures: b.metrics.failures,
+              responses: [...b.metrics.responses],
+              idleConnections: current.connections.idleCount(b),
+              recentMs,
+              p50Ms: quantile(recentMs, 0.5),
+              p99Ms: quantile(recentMs, 0.99),
+              histogram: { buckets: [...b.metrics.buckets], sum: b.metrics.latencySum, count: b.metrics.latencyCount },
+            };
+          }),
+        })),
+      };
+    },
     whenIdle: () => sockets.whenIdle(),
     reload(config: ProxyConfig) {
       if (config.listen.host !== options.listen.host || config.listen.port !== options.listen.port) {
@@ -164,6 +232,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       if (config.workers !== options.workers) {
         log(`reload: the number of workers cannot change without a restart; still ${options.workers}`);
       }
+      if (config.accessLog !== options.accessLog || config.admin?.port !== options.admin?.port || config.admin?.host !== options.admin?.host) {
+        log('reload: the access log and the admin address cannot change without a restart');
+      }
+      generationNumber++;
       const old = current;
       current = build(config);
       all.add(current);
@@ -173,6 +245,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
     async close(deadlineMs = 10_000) {
       server.close();
+      clearInterval(sampler);
       for (const generation of all) retire(generation);
       let cut = 0;
       const deadline = setTimeout(() => {
@@ -181,6 +254,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       }, deadlineMs);
       await sockets.whenIdle();
       clearTimeout(deadline);
+      await accessLog?.close();
       return cut;
     },
   };

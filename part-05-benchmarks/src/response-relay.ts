@@ -34,6 +34,8 @@ export class ResponseRelay implements BodySink {
   /** Decided as the head goes out: the client connection may carry another request. */
   keepClient = false;
   head: ResponseHead | undefined;
+  /** Payload bytes sent to the client (nginx's $body_bytes_sent). */
+  bodyBytes = 0;
   private pending: Buffer = EMPTY;
   private decoder: BodyDecoder | undefined;
   private clientFraming: Framing = { kind: 'none' };
@@ -124,6 +126,7 @@ export class ResponseRelay implements BodySink {
 
   /** A piece of the body's payload, from the decoder. It is never empty: as a chunk, "0\r\n\r\n" would mean the end. */
   bodyData(data: Buffer): void {
+    this.bodyBytes += data.length;
     let ok = true;
     if (this.clientFraming.kind === 'chunked') for (const part of encodeChunk(data)) ok = this.write(part) && ok;
     else ok = this.write(data);

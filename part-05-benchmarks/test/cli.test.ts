@@ -33,6 +33,9 @@ describe('command line', () => {
     [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--workers', 'many'], /--workers: must be a whole number from 1 to 64, got "many"/],
     [['--config', 'x.json', '--backend', '127.0.0.1:80'], /--backend cannot be combined with --config/],
     [['--config', '/nonexistent/lb.json'], /cannot read config \/nonexistent\/lb.json: ENOENT/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--admin', 'nope'], /--admin: expected HOST:PORT, got "nope"/],
+    [['--listen', '127.0.0.1:8080', '--backend', '127.0.0.1:80', '--admin', '127.0.0.1:8080'], /--admin: must differ from listen/],
+    [['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--access-log', ''], /--access-log: must be a file path or "-" for standard output/],
   ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
     const proc = run(args);
     const { code } = await proc.exit;
@@ -84,6 +87,8 @@ describe('command line', () => {
     [[1, 2], /^error: config .*: must be an object, got \[1,2\]/m],
     [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, workers, strategy, backends, upstreams, virtualHosts, healthCheck, connectTimeoutMs/],
     [{ ...good, responseTimeoutMs: 0 }, /responseTimeoutMs: must be a positive integer, got 0/],
+    [{ ...good, accessLog: '' }, /accessLog: must be a file path or "-" for standard output, got ""/],
+    [{ ...good, admin: 8081 }, /admin: must be a "HOST:PORT" string, got 8081/],
     [{ ...good, upstreams: { default: { backends: [{ address: '127.0.0.1:1' }] } } }, /upstreams\.default: this name is taken/],
     [{ ...good, upstreams: { api: { backends: [] } } }, /upstreams\.api\.backends: must name at least one backend/],
     [{ ...good, virtualHosts: [{ serverNames: ['a.example'], upstream: 'api' }] }, /virtualHosts\[0\]\.upstream: must name an upstream \(default\), got "api"/],
@@ -130,6 +135,27 @@ describe('command line', () => {
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
     expect(proc.stderr().match(/shutting down/g)).toHaveLength(2); // one line per worker
+  });
+
+  it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2', '--admin', '127.0.0.1:0']);
+    const port = await listeningPort(proc);
+    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    expect(proc.stdout().indexOf('listening on')).toBeLessThan(proc.stdout().indexOf('status on'));
+
+    await Promise.all(Array.from({ length: 20 }, () => request(port)));
+    const status = JSON.parse((await request(adminPort, { path: '/status.json' })).body.toString());
+    expect(status.workers).toBe(2);
+    expect(status.requests.total).toBe(20);
+    expect(status.upstreams[0].backends[0].requests).toBe(20);
+    const metrics = (await request(adminPort, { path: '/metrics' })).body.toString();
+    expect(metrics).toContain('lb_workers 2\n');
+    expect(metrics).toContain('lb_requests_total 20\n');
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
   });
 
   it('SIGHUP reloads the config for new connections; the request in flight finishes on the old one; a bad file is refused', async () => {

@@ -23,9 +23,14 @@ export class HttpError extends Error {
   }
 }
 
+/** The body of a response the proxy writes itself. */
+export function errorBody(status: number, detail: string): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Error'}: ${detail}\n`;
+}
+
 /** A complete, small response the proxy writes itself (errors only). */
 export function errorResponse(status: number, detail: string, keepAlive: boolean): Buffer {
-  const body = `${status} ${STATUS_TEXT[status] ?? 'Error'}: ${detail}\n`;
+  const body = errorBody(status, detail);
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
       'content-type: text/plain; charset=utf-8\r\n' +

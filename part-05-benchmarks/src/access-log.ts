@@ -1,0 +1,82 @@
+// The access log: one line per request in nginx's `combined` format, then the upstream's
+// address, status and response time and the whole request's time, as nginx logs them with
+//   log_format upstream '$remote_addr - - [$time_local] "$request" $status $body_bytes_sent '
+//                       '"$http_referer" "$http_user_agent" $upstream_addr $upstream_status '
+//                       '$upstream_response_time $request_time';
+// Writing never blocks the event loop (the stream writes in the background), and what waits
+// to be written is bounded: past MAX_QUEUED bytes, lines are dropped and counted instead.
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+
+/** Bytes the log may hold in memory while the disk or the pipe catches up. */
+export const MAX_QUEUED = 1024 * 1024;
+
+export interface AccessRecord {
+  clientIp: string;
+  /** When the request began (ms since the epoch). */
+  start: number;
+  requestLine: string;
+  status: number;
+  bodyBytes: number;
+  referer: string | undefined;
+  userAgent: string | undefined;
+  /** Each backend tried, in order, with its status (or 502/504 for a failed attempt) and seconds. */
+  upstreams: Array<{ address: string; status: number; seconds: number }>;
+  /** Seconds from the first byte of the request to the last byte of the response. */
+  requestSeconds: number;
+}
+
+export class AccessLog {
+  /** Lines dropped because MAX_QUEUED bytes were already waiting. */
+  dropped = 0;
+  private readonly out: Writable;
+
+  private closed: Promise<void> | undefined;
+
+  /** target: a file (appended to), "-" for standard output, or any stream. */
+  constructor(target: string | Writable, private readonly onError: (message: string) => void) {
+    this.out = target === '-' ? process.stdout : typeof target === 'string' ? createWriteStream(target, { flags: 'a' }) : target;
+    this.out.on('error', (err) => this.onError(`access log: ${err.message}`));
+  }
+
+  write(record: AccessRecord): void {
+    if (this.out.writableLength > MAX_QUEUED) {
+      this.dropped++;
+      return;
+    }
+    this.out.write(formatLine(record));
+  }
+
+  /** Resolves once every line has been handed to the file. */
+  close(): Promise<void> {
+    if (this.out === process.stdout) return Promise.resolve();
+    this.closed ??= new Promise((resolve) => this.out.end(resolve));
+    return this.closed;
+  }
+}
+
+export function formatLine(r: AccessRecord): string {
+  const dash = (values: string[]) => (values.length > 0 ? values.join(', ') : '-');
+  return (
+    `${r.clientIp} - - [${timeLocal(new Date(r.start))}] "${escape(r.requestLine)}" ${r.status} ${r.bodyBytes} ` +
+    `"${escape(r.referer ?? '-')}" "${escape(r.userAgent ?? '-')}" ` +
+    `${dash(r.upstreams.map((u) => u.address))} ${dash(r.upstreams.map((u) => String(u.status)))} ` +
+    `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)}\n`
+  );
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** nginx's $time_local: 27/Nov/2026:15:04:05 +0000. */
+export function timeLocal(d: Date): string {
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const zone = `${sign}${two(Math.floor(Math.abs(offset) / 60))}${two(Math.abs(offset) % 60)}`;
+  return `${two(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`;
+}
+
+/** As nginx escapes variables in logs: '"', '\' and bytes outside printable ASCII as \xHH. */
+function escape(text: string): string {
+  return text.replace(/["\\\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}

@@ -1,0 +1,109 @@
+// The proxy's state as one JSON document: what the status page shows, /status.json serves and
+// /metrics formats. Workers each make one; the primary merges them into the whole proxy's.
+import { quantile } from './metrics.ts';
+
+/** up: in rotation. down: out after failures (passive). probation: one trial request decides.
+ *  checking: out because active health checks fail; back after `rise` good probes. */
+export type BackendState = 'up' | 'down' | 'probation' | 'checking';
+
+export interface BackendStatus {
+  name: string;
+  state: BackendState;
+  /** Why it is in that state, and since when (ms since the epoch). */
+  reason: string;
+  since: number;
+  /** Requests being served by it right now. */
+  active: number;
+  requests: number;
+  failures: number;
+  /** Responses by status class: 1xx, 2xx, 3xx, 4xx, 5xx. */
+  responses: number[];
+  /** Idle keep-alive connections to it in the pool. */
+  idleConnections: number;
+  /** Latencies (ms) of the last few seconds, and their percentiles. */
+  recentMs: number[];
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Histogram: counts per bucket (LATENCY_BUCKETS, then +Inf; /metrics adds them up), sum in seconds, count. */
+  histogram: { buckets: number[]; sum: number; count: number };
+}
+
+export interface UpstreamStatus {
+  name: string;
+  strategy: string;
+  backends: BackendStatus[];
+}
+
+export interface ProxyStatus {
+  /** Seconds since the proxy started. */
+  uptimeSeconds: number;
+  workers: number;
+  /** Configurations loaded: 1 at start, one more per reload (SIGHUP). */
+  generation: number;
+  /** nginx's stub_status: accepted, handled, and open connections by what they are doing. */
+  connections: { accepted: number; handled: number; active: number; reading: number; writing: number; waiting: number };
+  requests: { total: number; perSecond: number; responses: number[] };
+  /** Access log lines dropped because the file or pipe could not keep up. */
+  accessLogDropped: number;
+  upstreams: UpstreamStatus[];
+  /** Demo backends the page may stop, start, slow down or break (the lab in `npm start`). */
+  lab?: Array<{ backend: string; label: string; mode: string }>;
+}
+
+const sum = (a: number[], b: number[]) => a.map((x, i) => x + (b[i] ?? 0));
+
+/** One document for the whole proxy, from each worker's (nginx would share memory instead). */
+export function mergeStatuses(parts: ProxyStatus[]): ProxyStatus {
+  const [first, ...rest] = parts;
+  if (!first) throw new Error('no status to merge');
+  const merged: ProxyStatus = structuredClone(first);
+  merged.workers = parts.length;
+  for (const part of rest) {
+    merged.uptimeSeconds = Math.max(merged.uptimeSeconds, part.uptimeSeconds);
+    merged.generation = Math.max(merged.generation, part.generation);
+    for (const key of Object.keys(merged.connections) as Array<keyof ProxyStatus['connections']>) merged.connections[key] += part.connections[key];
+    merged.requests.total += part.requests.total;
+    merged.requests.perSecond += part.requests.perSecond;
+    merged.requests.responses = sum(merged.requests.responses, part.requests.responses);
+    merged.accessLogDropped += part.accessLogDropped;
+    for (const upstream of part.upstreams) {
+      const into = merged.upstreams.find((u) => u.name === upstream.name);
+      if (!into) {
+        merged.upstreams.push(structuredClone(upstream));
+        continue;
+      }
+      for (const backend of upstream.backends) {
+        const b = into.backends.find((x) => x.name === backend.name);
+        if (!b) into.backends.push(structuredClone(backend));
+        else mergeBackend(b, backend);
+      }
+    }
+  }
+  for (const upstream of merged.upstreams) {
+    for (const b of upstream.backends) {
+      b.p50Ms = quantile(b.recentMs, 0.5);
+      b.p99Ms = quantile(b.recentMs, 0.99);
+    }
+  }
+  return merged;
+}
+
+/** Counters add up. Each worker judges health on its own: the worst state shows, and says how many. */
+function mergeBackend(into: BackendStatus, other: BackendStatus): void {
+  into.active += other.active;
+  into.requests += other.requests;
+  into.failures += other.failures;
+  into.responses = sum(into.responses, other.responses);
+  into.idleConnections += other.idleConnections;
+  into.recentMs = into.recentMs.concat(other.recentMs);
+  into.histogram.buckets = sum(into.histogram.buckets, other.histogram.buckets);
+  into.histogram.sum += other.histogram.sum;
+  into.histogram.count += other.histogram.count;
+  if (STATE_RANK[other.state] > STATE_RANK[into.state]) {
+    into.state = other.state;
+    into.reason = other.reason;
+    into.since = other.since;
+  }
+}
+
+const STATE_RANK: Record<BackendState, number> = { up: 0, probation: 1, checking: 2, down: 3 };
