@@ -73,13 +73,18 @@ const lab: Lab = {
   act(address, action) {
     const backend = demo.find((b) => b.address === address);
     if (!backend) return `no demo backend at ${address}`;
+    const said = (what: string) => console.error(`lab: ${backend.label} (${address}) ${what}`);
+    if (action === 'start') {
+      if (backend.mode !== 'stopped') return `${backend.label} is running already`;
+      backend.start().then(() => said('started again'), (err: Error) => said(`cannot start again: ${err.message}`));
+      return undefined;
+    }
     if (action === 'stop') backend.stop();
-    else if (action === 'start') backend.start().catch((err: Error) => console.error(`lab: cannot restart ${backend.label}: ${err.message}`));
     else if (action === 'slow' || action === 'fail' || action === 'normal') {
       if (backend.mode === 'stopped') return `${backend.label} is stopped: start it first`;
       backend.mode = action;
     } else return `unknown action ${action}: stop, start, slow, fail or normal`;
-    console.error(`lab: ${backend.label} (${address}) is now ${backend.mode === 'normal' && action === 'start' ? 'started' : backend.mode}`);
+    said(`is now ${backend.mode}`);
     return undefined;
   },
 };
