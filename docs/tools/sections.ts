@@ -42,4 +42,33 @@ export const SECTIONS: Record<string, Section[]> = {
       ],
     },
   ],
+  'part-05-benchmarks': [
+    {
+      id: '1-harness',
+      title: '5.1 Measuring: the harness',
+      paths: ['bench', 'test/bench.test.ts', 'package.json'],
+    },
+    {
+      id: '2-tuning',
+      title: '5.2 Tuning: handler objects, deadlines, heads read once',
+      paths: [
+        'src/backend-link.ts', 'src/connection-pool.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-context.ts',
+        'src/request-body.ts', 'src/response-relay.ts', 'src/deadlines.ts', 'src/idle-timer.ts', 'src/http/body.ts', 'src/http/parser.ts',
+        'test/differential.test.ts',
+      ],
+    },
+    {
+      id: '3-workers-reload',
+      title: '5.3 Worker processes and reload',
+      paths: ['src/main.ts', 'src/proxy.ts', 'src/config.ts', 'src/cli.ts', 'test/reload.test.ts', 'test/cli.test.ts'],
+    },
+    {
+      id: '4-watch',
+      title: '5.4 Watch it work: status page, metrics, access log, lab',
+      paths: [
+        'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
+        'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
+      ],
+    },
+  ],
 };

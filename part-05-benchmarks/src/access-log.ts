@@ -35,7 +35,14 @@ export class AccessLog {
 
   /** target: a file (appended to), "-" for standard output, or any stream. */
   constructor(target: string | Writable, private readonly onError: (message: string) => void) {
-    this.out = target === '-' ? process.stdout : typeof target === 'string' ? createWriteStream(target, { flags: 'a' }) : target;
+    // Not process.stdout for "-": on Linux its writes to a pipe are synchronous, and a slow
+    // reader would stall the event loop. A file stream over fd 1 writes from libuv's threads.
+    this.out =
+      target === '-'
+        ? createWriteStream('/dev/stdout', { fd: 1, autoClose: false })
+        : typeof target === 'string'
+          ? createWriteStream(target, { flags: 'a' })
+          : target;
     this.out.on('error', (err) => this.onError(`access log: ${err.message}`));
   }
 
@@ -49,7 +56,6 @@ export class AccessLog {
 
   /** Resolves once every line has been handed to the file. */
   close(): Promise<void> {
-    if (this.out === process.stdout) return Promise.resolve();
     this.closed ??= new Promise((resolve) => this.out.end(resolve));
     return this.closed;
   }
