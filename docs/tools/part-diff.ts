@@ -22,7 +22,7 @@ function codeFiles(part: string): string[] {
       if (['node_modules', 'results'].includes(entry.name)) continue;
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (/\.(ts|js|mjs|json|sh|conf)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
+      else if (/\.(ts|js|mjs|json|sh|conf|html)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
         files.push(relative(join(ROOT, part), path));
       }
     }
