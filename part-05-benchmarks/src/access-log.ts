@@ -7,6 +7,7 @@
 // to be written is bounded: past MAX_QUEUED bytes, lines are dropped and counted instead.
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { headerValues, type RequestHead } from './http/parser.ts';
 
 /** Bytes the log may hold in memory while the disk or the pipe catches up. */
 export const MAX_QUEUED = 1024 * 1024;
@@ -24,6 +25,28 @@ export interface AccessRecord {
   upstreams: Array<{ address: string; status: number; seconds: number }>;
   /** Seconds from the first byte of the request to the last byte of the response. */
   requestSeconds: number;
+}
+
+/** A request's line; `head` is absent for a request refused before its head could be read. */
+export function accessRecord(
+  clientIp: string,
+  head: RequestHead | undefined,
+  status: number,
+  bodyBytes: number,
+  upstreams: AccessRecord['upstreams'],
+  requestSeconds: number,
+): AccessRecord {
+  return {
+    clientIp,
+    start: Date.now() - requestSeconds * 1000,
+    requestLine: head ? `${head.method} ${head.target} HTTP/${head.version}` : '-',
+    status,
+    bodyBytes,
+    referer: head && headerValues(head, 'referer')[0],
+    userAgent: head && headerValues(head, 'user-agent')[0],
+    upstreams,
+    requestSeconds,
+  };
 }
 
 export class AccessLog {

@@ -7,6 +7,7 @@ import { upgradeRequested } from './http/headers.ts';
 import { errorBody, errorResponse, HttpError } from './http/errors.ts';
 import { Exchange, type ExchangeContext, type ExchangeHooks, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
+import { accessRecord } from './access-log.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
 
 export interface ClientContext extends ExchangeContext {
@@ -153,17 +154,7 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
   private reject(err: HttpError, head?: RequestHead): void {
     if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
     this.ctx.onResponse(err.status);
-    this.ctx.accessLog?.write({
-      clientIp: this.socket.remoteAddress ?? '-',
-      start: Date.now(),
-      requestLine: head ? `${head.method} ${head.target} HTTP/${head.version}` : '-',
-      status: err.status,
-      bodyBytes: errorBody(err.status, err.message).length,
-      referer: head && headerValues(head, 'referer')[0],
-      userAgent: head && headerValues(head, 'user-agent')[0],
-      upstreams: [],
-      requestSeconds: 0,
-    });
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, errorBody(err.status, err.message).length, [], 0));
     this.close();
   }
 

@@ -3,16 +3,14 @@
 // the response side in response-relay.ts; this file decides what happens when something fails.
 import { tunnel } from './pump.ts';
 import { backendRequestHead, clientResponseHead } from './http/headers.ts';
-import { headerValues, type ResponseHead } from './http/parser.ts';
+import type { ResponseHead } from './http/parser.ts';
 import { errorBody, errorResponse, HttpError } from './http/errors.ts';
 import { RequestBody } from './request-body.ts';
 import { ResponseRelay, type RelayEvents } from './response-relay.ts';
 import { nextStep, type Failure } from './retry-policy.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import { BackendLink, type LinkEvents } from './backend-link.ts';
-import type { Backend } from './pool.ts';
-import { statusClass } from './metrics.ts';
-import type { AccessRecord } from './access-log.ts';
+import { RequestRecord } from './request-record.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
@@ -33,20 +31,12 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   phase: ExchangePhase = 'connecting';
   readonly request: RequestBody;
   private readonly response: ResponseRelay;
-  private readonly tried = new Set<Backend>();
   private link: BackendLink | undefined;
   /** The client sent FIN; what it sent before may still complete the request. */
   private clientFinished = false;
   private staleRetried = false;
-  /** When the request began and when the current attempt began (performance.now(), ms). */
-  private readonly startedAt = performance.now();
-  private attemptStart = 0;
-  /** The status we answered with ourselves (respondError), if we did. */
-  private answered: number | undefined;
-  /** The last failure's kind, for the access log's upstream status (504 for a timeout, else 502). */
-  private failure: Failure | undefined;
-  /** Each attempt, for the access log (only when there is one). */
-  private readonly attempts: AccessRecord['upstreams'] | undefined;
+  /** Health, counters and the access log line: what this request leaves behind. */
+  private readonly record: RequestRecord;
   /** The backend's clock: time between two of its reads or drains (proxy_read/send_timeout). */
   private readonly backendClock: Deadline;
   /** The client's clock: time between two reads of the request body (client_body_timeout). */
@@ -56,8 +46,8 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.backendClock = new Deadline(o.context.config.responseTimeoutMs, this);
     this.clientClock = new Deadline(o.context.config.clientBodyTimeoutMs, this);
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
-    this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, this);
-    if (o.context.accessLog) this.attempts = [];
+    this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, this, o.context.onBuffered);
+    this.record = new RequestRecord(o.head, o.context);
   }
 
   /** Starts with the bytes that came after the request head. */
@@ -78,7 +68,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   /** The client has sent FIN (half-close). It may still read our answer. */
   clientEnded(): void {
     this.clientFinished = true;
-    // Not yet connected: the held bytes decide once they are forwarded (see send()).
+    // Not yet connected: the held bytes decide once they are forwarded (see backendConnected()).
     if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT));
   }
 
@@ -90,19 +80,16 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
 
   private attempt(sameBackend: boolean): void {
     const { upstream, context } = this.o;
-    const backend = sameBackend ? this.link!.conn.backend : upstream.strategy.pick(upstream.pool.available().filter((b) => !this.tried.has(b)));
+    const backend = sameBackend ? this.link!.conn.backend : upstream.strategy.pick(this.record.untried(upstream.pool.available()));
     if (!backend) return this.respondError(503, `no healthy backend in upstream "${upstream.name}"`);
-    this.tried.add(backend);
-    backend.active++;
-    backend.metrics.requests++;
-    this.attemptStart = performance.now();
+    this.record.attemptStarted(backend);
     this.phase = 'connecting';
     this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, this);
-    if (this.link.connected) this.send(); // a pooled connection is up already
+    if (this.link.connected) this.backendConnected(); // a pooled connection is up already
   }
 
-  /** The connection is up: write the head, then the body as it comes. */
-  private send(): void {
+  /** The connection is up (LinkEvents): write the head, then the body as it comes. */
+  backendConnected(): void {
     const { socket, backend } = this.link!.conn;
     const { client, head, upgrade } = this.o;
     this.phase = 'exchanging';
@@ -155,24 +142,15 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
 
   /** One of the two clocks ran out. */
   expired(clock: Deadline): void {
-    if (clock === this.backendClock) this.fail('timeout', `backend silent for ${clock.ms} ms: timed out`);
+    if (clock === this.backendClock) this.backendFailed('timeout', `backend silent for ${clock.ms} ms: timed out`);
     else this.clientFault(new HttpError(408, `request body stalled for ${clock.ms} ms`));
   }
 
-  // --- Events of the backend link (LinkEvents) ---
-
-  backendConnected(): void {
-    this.send();
-  }
-
+  /** The backend's buffer has room again (LinkEvents, as are backendData and backendEnd). */
   backendDrain(): void {
     if (this.request.phase === 'forwarded') return;
     this.backendClock.stop();
     this.o.client.resume();
-  }
-
-  backendFailed(kind: Failure, reason: string): void {
-    this.fail(kind, reason);
   }
 
   backendData(chunk: Buffer): void {
@@ -181,7 +159,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
       this.response.push(chunk);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      return this.fail('invalid', `invalid response: ${err.message}`);
+      return this.backendFailed('invalid', `invalid response: ${err.message}`);
     }
     if (this.response.phase === 'complete' && this.phase === 'exchanging') this.responseComplete();
   }
@@ -189,7 +167,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   backendEnd(): void {
     if (this.response.backendEnded()) return this.responseComplete();
     if (this.phase === 'exchanging' && this.response.phase !== 'complete') {
-      this.fail('reset', 'backend closed the connection before the response was complete');
+      this.backendFailed('reset', 'backend closed the connection before the response was complete');
     }
   }
 
@@ -204,9 +182,6 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.backendClock.stop();
   }
 
-  buffered(bytes: number): void {
-    this.o.context.onBuffered(bytes);
-  }
 
   private responseComplete(): void {
     if (this.request.phase === 'forwarded') return this.complete();
@@ -216,16 +191,15 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.end();
   }
 
-  /** The one path for a backend that let us down: account, then retry, answer or cut. */
-  private fail(kind: Failure, reason: string): void {
+  /** The one path for a backend that let us down (LinkEvents): account, then retry, answer or cut. */
+  backendFailed(kind: Failure, reason: string): void {
     if (this.phase === 'done') return;
     const { head, client, context, upstream } = this.o;
     const { conn } = this.link!;
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
     const stale = conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = this.phase === 'exchanging';
-    this.failure = kind;
-    this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason);
+    this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason, kind === 'timeout');
     const step = nextStep({
       kind,
       stale,
@@ -234,7 +208,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
       staleRetried: this.staleRetried,
       bodySent: this.request.started,
       method: head.method,
-      anotherBackend: upstream.pool.available().some((b) => !this.tried.has(b)),
+      anotherBackend: this.record.untried(upstream.pool.available()).length > 0,
     });
     if (step.do === 'retry') {
       this.staleRetried ||= step.sameBackend;
@@ -262,11 +236,10 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
 
   /** The one place the proxy answers for itself. */
   private respondError(status: number, detail: string, logIt = true, mayKeep = true): void {
-    const { head, hooks, context } = this.o;
+    const { head, context } = this.o;
     if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
-    this.response.keepClient = mayKeep && hooks.keepAlive() && this.request.phase === 'forwarded';
-    this.answered = status;
-    this.response.bodyBytes = errorBody(status, detail).length;
+    this.response.keepClient = mayKeep && this.keepAlive();
+    this.record.answered(status, errorBody(status, detail).length);
     this.response.write(errorResponse(status, detail, this.response.keepClient));
     this.end();
   }
@@ -283,11 +256,11 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
    * listeners, count the request as done, record the outcome, then pool or destroy the socket.
    * outcome: 'success', 'neutral' (nobody's fault), or the failure's reason.
    */
-  private releaseBackend(socket: 'keep' | 'destroy', outcome: string): void {
+  private releaseBackend(socket: 'keep' | 'destroy', outcome: string, timedOut = false): void {
     const { conn } = this.link!;
     this.backendClock.stop();
     this.link!.detach();
-    this.account(outcome);
+    this.record.attemptEnded(conn.backend, this.o.upstream.pool, outcome, this.response.head?.status, timedOut);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
   }
@@ -296,14 +269,13 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   switchProtocols(head: ResponseHead, rest: Buffer): void {
     const { client, hooks, context, upgrade } = this.o;
     const { conn } = this.link!;
-    if (upgrade === undefined) return this.fail('invalid', 'backend switched protocols unasked');
+    if (upgrade === undefined) return this.backendFailed('invalid', 'backend switched protocols unasked');
     this.backendClock.stop();
     this.clientClock.stop();
     this.link!.detach();
     conn.handOver();
-    this.response.head = head;
-    this.account('success');
-    this.finishRecord();
+    this.record.attemptEnded(conn.backend, this.o.upstream.pool, 'success', head.status);
+    this.record.finished(client.remoteAddress ?? '-', head.status, 0);
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
     if (rest.length > 0) this.response.write(rest);
     const early = hooks.takeClient();
@@ -315,51 +287,12 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     hooks.finished(false, true);
   }
 
-  /** The attempt is over: the backend's health, its counters, and its entry for the access log. */
-  private account(outcome: string): void {
-    const { backend } = this.link!.conn;
-    const { pool } = this.o.upstream;
-    const now = performance.now();
-    const status = this.response.head?.status;
-    backend.active--;
-    if (outcome === 'success') {
-      pool.succeeded(backend);
-      backend.metrics.observe(now - this.attemptStart, now);
-      if (status !== undefined) backend.metrics.responses[statusClass(status)]!++;
-    } else if (outcome !== 'neutral') {
-      pool.failed(backend, outcome);
-      backend.metrics.failures++;
-    }
-    const upstreamStatus = outcome === 'success' && status !== undefined ? status : this.failure === 'timeout' ? 504 : 502;
-    this.attempts?.push({ address: backend.name, status: upstreamStatus, seconds: (now - this.attemptStart) / 1000 });
-  }
-
-  /** Counts the response the client got and writes its access log line. */
-  private finishRecord(): void {
-    const { head, client, context } = this.o;
-    // 499: the client closed before any answer, as nginx logs it.
-    const status = this.answered ?? this.response.head?.status ?? 499;
-    context.onResponse(status);
-    if (!context.accessLog) return;
-    context.accessLog.write({
-      clientIp: client.remoteAddress ?? '-',
-      start: Date.now() - (performance.now() - this.startedAt),
-      requestLine: `${head.method} ${head.target} HTTP/${head.version}`,
-      status,
-      bodyBytes: this.response.bodyBytes,
-      referer: headerValues(head, 'referer')[0],
-      userAgent: headerValues(head, 'user-agent')[0],
-      upstreams: this.attempts!,
-      requestSeconds: (performance.now() - this.startedAt) / 1000,
-    });
-  }
-
   private end(): void {
     if (this.phase === 'done' || this.phase === 'tunnel') return;
     this.phase = 'done';
     this.backendClock.stop();
     this.clientClock.stop();
-    this.finishRecord();
+    this.record.finished(this.o.client.remoteAddress ?? '-', this.response.head?.status, this.response.bodyBytes);
     this.o.hooks.finished(this.response.keepClient);
   }
 }

@@ -21,8 +21,6 @@ export interface RelayEvents {
   keepAlive(): boolean;
   /** The client's buffer is full: stop reading the backend until it drains. */
   clientFull(): void;
-  /** Bytes queued in user space on the client socket. */
-  buffered(bytes: number): void;
 }
 
 export class ResponseRelay implements BodySink {
@@ -45,6 +43,8 @@ export class ResponseRelay implements BodySink {
     private readonly request: RequestHead,
     private readonly limits: HeadLimits,
     private readonly events: RelayEvents,
+    /** Records bytes queued in user space on the client socket. */
+    private readonly onBuffered: (bytes: number) => void,
   ) {}
 
   /** Bytes from the backend. Throws HttpError for a malformed response. */
@@ -96,7 +96,7 @@ export class ResponseRelay implements BodySink {
   write(data: Buffer): boolean {
     this.clientWritten = true;
     const ok = this.client.write(data);
-    this.events.buffered(this.client.writableLength);
+    this.onBuffered(this.client.writableLength);
     return ok;
   }
 

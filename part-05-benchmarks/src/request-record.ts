@@ -1,0 +1,71 @@
+// What one request leaves behind: after each attempt, the backend's health and counters; at the
+// end, the client's status counted and the access log line. The exchange says what happened;
+// this keeps the times and writes it down.
+import { statusClass } from './metrics.ts';
+import { accessRecord, type AccessRecord } from './access-log.ts';
+import type { RequestHead } from './http/parser.ts';
+import type { Backend, Pool } from './pool.ts';
+import type { ExchangeContext } from './exchange-context.ts';
+
+export class RequestRecord {
+  /** When the request and the current attempt began (performance.now(), ms). */
+  private readonly startedAt = performance.now();
+  private attemptStart = 0;
+  /** Each attempt, for the access log (only when there is one). */
+  private readonly attempts: AccessRecord['upstreams'] | undefined;
+  /** Backends this request has been sent to: a retry goes elsewhere. */
+  private readonly tried = new Set<Backend>();
+  /** What we answered ourselves, if we did (an error response). */
+  private own: { status: number; bodyBytes: number } | undefined;
+
+  constructor(
+    private readonly head: RequestHead,
+    private readonly context: ExchangeContext,
+  ) {
+    if (context.accessLog) this.attempts = [];
+  }
+
+  /** The candidates this request has not tried yet. */
+  untried(candidates: Backend[]): Backend[] {
+    return candidates.filter((backend) => !this.tried.has(backend));
+  }
+
+  attemptStarted(backend: Backend): void {
+    this.tried.add(backend);
+    backend.active++;
+    backend.metrics.requests++;
+    this.attemptStart = performance.now();
+  }
+
+  /**
+   * The attempt is over. outcome: 'success', 'neutral' (nobody's fault) or the failure's reason;
+   * status: the backend's, if it answered; timedOut: the failure was a timeout (504, else 502).
+   */
+  attemptEnded(backend: Backend, pool: Pool, outcome: string, status: number | undefined, timedOut = false): void {
+    const now = performance.now();
+    backend.active--;
+    if (outcome === 'success') {
+      pool.succeeded(backend);
+      backend.metrics.observe(now - this.attemptStart, now);
+      if (status !== undefined) backend.metrics.responses[statusClass(status)]!++;
+    } else if (outcome !== 'neutral') {
+      pool.failed(backend, outcome);
+      backend.metrics.failures++;
+    }
+    const upstreamStatus = outcome === 'success' && status !== undefined ? status : timedOut ? 504 : 502;
+    this.attempts?.push({ address: backend.name, status: upstreamStatus, seconds: (now - this.attemptStart) / 1000 });
+  }
+
+  /** We answer for ourselves (502, 503, 504, 408...). */
+  answered(status: number, bodyBytes: number): void {
+    this.own = { status, bodyBytes };
+  }
+
+  /** The exchange is over: the relayed status and body size, unless we answered ourselves (499: nobody did). */
+  finished(clientIp: string, relayedStatus: number | undefined, relayedBodyBytes: number): void {
+    const status = this.own?.status ?? relayedStatus ?? 499;
+    this.context.onResponse(status);
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    this.context.accessLog?.write(accessRecord(clientIp, this.head, status, this.own?.bodyBytes ?? relayedBodyBytes, this.attempts!, seconds));
+  }
+}
