@@ -18,7 +18,7 @@ export class Backend implements Candidate {
   /** Set by active health checks; always false when they are off. */
   failedChecks = false;
   /** Why it is in its state, and since when (wall clock, for the status page). */
-  reason = 'in rotation since start';
+  reason = 'in rotation';
   since = Date.now();
   /** Its counters; the proxy gives it ones that outlive reloads. */
   metrics = new BackendMetrics();

@@ -14,9 +14,9 @@ import { VirtualHosts } from './virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
 import type { Upstream } from './exchange.ts';
 import type { Address } from './address.ts';
-import { BackendMetrics, quantile, RateMeter, statusClass } from './metrics.ts';
+import { BackendMetrics, RateMeter, statusClass } from './metrics.ts';
 import { AccessLog } from './access-log.ts';
-import type { ProxyStatus } from './status.ts';
+import { backendStatus, type ProxyStatus } from './status.ts';
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */
@@ -158,8 +158,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // Past maxClients, Node closes new connections at once: each client needs a second descriptor
   // for its backend, and running out of them would fail everybody.
   if (maxClients !== undefined) server.maxConnections = maxClients;
-  server.on('drop', () => connectionCounts.dropped++);
-  server.on('drop', () => acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`));
+  server.on('drop', () => {
+    connectionCounts.dropped++;
+    acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
+  });
 
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
@@ -203,24 +205,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,
           strategy: current.context.config.upstreams[upstream.name]!.strategy,
-          backends: upstream.pool.backends.map((b) => {
-            const recentMs = b.metrics.recent(now);
-            return {
-              name: b.name,
-              state: b.state,
-              reason: b.reason,
-              since: b.since,
-              active: b.active,
-              requests: b.metrics.requests,
-              failures: b.metrics.failures,
-              responses: [...b.metrics.responses],
-              idleConnections: current.connections.idleCount(b),
-              recentMs,
-              p50Ms: quantile(recentMs, 0.5),
-              p99Ms: quantile(recentMs, 0.99),
-              histogram: { buckets: [...b.metrics.buckets], sum: b.metrics.latencySum, count: b.metrics.latencyCount },
-            };
-          }),
+          backends: upstream.pool.backends.map((b) => backendStatus(b, current.connections.idleCount(b), now)),
         })),
       };
     },

@@ -1,6 +1,7 @@
 // The proxy's state as one JSON document: what the status page shows, /status.json serves and
 // /metrics formats. Workers each make one; the primary merges them into the whole proxy's.
 import { quantile } from './metrics.ts';
+import type { Backend } from './pool.ts';
 
 /** up: in rotation. down: out after failures (passive). probation: one trial request decides.
  *  checking: out because active health checks fail; back after `rise` good probes. */
@@ -48,6 +49,26 @@ export interface ProxyStatus {
   upstreams: UpstreamStatus[];
   /** Demo backends the page may stop, start, slow down or break (the lab in `npm start`). */
   lab?: Array<{ backend: string; label: string; mode: string }>;
+}
+
+/** One backend's row, as this process sees it; `now` is performance.now(). */
+export function backendStatus(b: Backend, idleConnections: number, now: number): BackendStatus {
+  const recentMs = b.metrics.recent(now);
+  return {
+    name: b.name,
+    state: b.state,
+    reason: b.reason,
+    since: b.since,
+    active: b.active,
+    requests: b.metrics.requests,
+    failures: b.metrics.failures,
+    responses: [...b.metrics.responses],
+    idleConnections,
+    recentMs,
+    p50Ms: quantile(recentMs, 0.5),
+    p99Ms: quantile(recentMs, 0.99),
+    histogram: { buckets: [...b.metrics.buckets], sum: b.metrics.latencySum, count: b.metrics.latencyCount },
+  };
 }
 
 const sum = (a: number[], b: number[]) => a.map((x, i) => x + (b[i] ?? 0));
