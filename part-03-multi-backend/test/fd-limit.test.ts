@@ -17,18 +17,24 @@ afterEach(async () => {
 
 describe('running out of file descriptors', () => {
   it('under ulimit -n 80, serves the clients it takes, closes the rest, logs once, and recovers', async () => {
-    // The backend answers nobody until 4 requests are in, so many clients are open at once.
+    // The backend holds every request until the proxy has said it reached its limit, then answers
+    // them all, so the limit is reached however slow the machine is.
     // (The proxy takes about (80 - the ~30 descriptors it starts with - 16) / 2 = 17 clients.)
-    const waiting: http.ServerResponse[] = [];
+    const held: http.ServerResponse[] = [];
+    let answering = false;
     backend = http.createServer((req, res) => {
       req.resume();
-      if (waiting.length === 4) return res.end('ok');
-      waiting.push(res);
-      if (waiting.length === 4) for (const held of waiting) held.end('ok');
+      if (answering) res.end('ok');
+      else held.push(res);
     });
     const { port: backendPort } = await listen(backend);
     proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`], 80);
     const port = await listeningPort(proc);
+    const limitLogged = waitForOutput(proc, /accept: too many open files: at \d+ clients, closing new connections/);
+    void limitLogged.then(() => {
+      answering = true;
+      for (const res of held.splice(0)) res.end('ok');
+    });
 
     const replies = await Promise.all(
       Array.from({ length: 80 }, async () => {
@@ -42,10 +48,10 @@ describe('running out of file descriptors', () => {
 
     const served = replies.filter((r) => /^HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/.test(r)).length;
     const closed = replies.filter((r) => r === '').length;
-    expect(served).toBeGreaterThanOrEqual(4);
+    expect(served).toBeGreaterThan(0);
     expect(closed).toBeGreaterThan(0); // over the limit: closed at the door, nothing else
     expect(served + closed).toBe(80); // no 502 or 503: no backend connect ran out of descriptors
-    await waitForOutput(proc, /accept: too many open files: at \d+ clients, closing new connections/);
+    await limitLogged;
     expect(proc.stderr().match(/accept: too many open files/g)).toHaveLength(1); // once per burst
     expect(proc.stderr()).not.toMatch(/marked down|unreachable|cannot open a backend connection/);
 
