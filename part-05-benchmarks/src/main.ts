@@ -90,34 +90,67 @@ function workersStatus(): Promise<ProxyStatus> {
 }
 let nextRequest = 0;
 
+// A worker that keeps dying is restarted after a delay that doubles each time (as systemd's
+// RestartSec with a backoff), and the count starts again once a worker has stayed up a while.
+const RESTART_FIRST_DELAY_MS = 100;
+const RESTART_MAX_DELAY_MS = 10_000;
+const RESTART_FORGIVEN_AFTER_MS = 30_000;
+
+/** What a worker tells the primary. */
+type WorkerMessage = { listening?: { host: string; port: number }; startFailed?: string };
+
 /** The primary: forks the workers, relays signals, and speaks for them. */
 function supervise(config: ProxyConfig): void {
-  let listening = 0;
+  const listening = new Set<number>(); // worker ids that have listened
+  let ready = false;
   let stopping = false;
+  let exitCode = 0;
+  let deaths = 0;
+  let lastDeath = 0;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.workers; i++) fork();
-  cluster.on('message', (_worker, message: { listening?: { host: string; port: number } }) => {
+  cluster.on('message', (worker, message: WorkerMessage) => {
+    if (message.startFailed !== undefined) return failedToStart(message.startFailed);
+    if (!message.listening) return;
+    listening.add(worker.id);
+    if (ready) return console.error(`worker ${worker.process.pid} listening, in place of the one that died`);
     // Ready means every worker is ready: each one's signal handlers are in place by now.
-    if (message.listening && ++listening === config.workers) {
-      console.log(`listening on ${formatAddress(message.listening)}`);
-      const announced = config.admin ? announceAdmin(config, workersStatus) : Promise.resolve();
-      announced.then(announcePid, (err: Error) => {
-        console.error(`error: admin listener: ${err.message}`);
-        stop();
-      });
-    }
+    if (listening.size < config.workers) return;
+    ready = true;
+    console.log(`listening on ${formatAddress(message.listening)}`);
+    const announced = config.admin ? announceAdmin(config, workersStatus) : Promise.resolve();
+    announced.then(announcePid, (err: Error) => {
+      console.error(`error: admin listener: ${err.message}`);
+      stop();
+    });
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
       return;
     }
-    console.error(`worker ${worker.process.pid} died (${signal ?? code}); starting another`);
-    fork();
+    // Before it listened, a worker's death is a start-up error (a busy port, a bad file): as nginx's
+    // master when it cannot bind, stop rather than fork into the same error again.
+    if (!listening.delete(worker.id)) return failedToStart(`a worker exited before it listened (${signal ?? code})`);
+    const now = Date.now();
+    deaths = now - lastDeath > RESTART_FORGIVEN_AFTER_MS ? 1 : deaths + 1;
+    lastDeath = now;
+    const delay = Math.min(RESTART_FIRST_DELAY_MS * 2 ** (deaths - 1), RESTART_MAX_DELAY_MS);
+    console.error(`worker ${worker.process.pid} died (${signal ?? code}); starting another in ${delay} ms`);
+    setTimeout(() => stopping || fork(), delay);
   });
+  // The worker has printed nothing: its error is said here, once, for the whole process.
+  const failedToStart = (reason: string) => {
+    if (stopping) return;
+    console.error(`error: ${reason}`);
+    exitCode = 2;
+    stop();
+  };
   const stop = () => {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) process.exit(exitCode);
+    for (const worker of workers) worker?.process.kill('SIGTERM');
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -140,6 +173,11 @@ async function main(): Promise<void> {
 
 main().catch((err: NodeJS.ErrnoException) => {
   // Listening failures (port in use, bad host) are configuration mistakes too.
-  console.error(`error: ${err.message}`);
-  process.exit(err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES' ? 2 : 1);
+  const code = err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES' ? 2 : 1;
+  // A worker hands its error to the primary, which says it once and stops the whole process.
+  if (cluster.isWorker && process.send) process.send({ startFailed: err.message }, () => process.exit(code));
+  else {
+    console.error(`error: ${err.message}`);
+    process.exit(code);
+  }
 });

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +135,39 @@ describe('command line', () => {
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
     expect(proc.stderr().match(/shutting down/g)).toHaveLength(2); // one line per worker
+  });
+
+  it.each([1, 2])('a busy port stops the whole process with one error line and exit 2 (--workers %i)', async (workers) => {
+    const { server, port: busy } = await listen(net.createServer());
+    servers.push(server);
+    const proc = run(['--listen', `127.0.0.1:${busy}`, '--backend', '127.0.0.1:80', '--workers', String(workers)]);
+    expect(await proc.exit).toEqual({ code: 2, signal: null });
+    expect(proc.stderr().match(/^error: .*EADDRINUSE.*$/gm)).toHaveLength(1);
+    expect(proc.stderr()).not.toMatch(/starting another/);
+    expect(proc.stdout()).toBe('');
+  });
+
+  it('a worker that dies after it listened is replaced, later each time it keeps dying', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2']);
+    const port = await listeningPort(proc);
+    const primary = Number((await waitForOutput(proc, /^pid (\d+):/m))[1]);
+    const workerPids = () => readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
+
+    expect(workerPids()).toHaveLength(2);
+    const delays: number[] = [];
+    for (let death = 1; death <= 2; death++) {
+      const [victim] = workerPids();
+      process.kill(victim!, 'SIGKILL');
+      const line = await waitForOutput(proc, new RegExp(`^worker ${victim} died \\(SIGKILL\\); starting another in (\\d+) ms$`, 'm'));
+      delays.push(Number(line[1]));
+      await waitForOutput(proc, new RegExp(`(worker \\d+ listening, in place of the one that died[\\s\\S]*){${death}}`));
+    }
+    expect(delays[1]).toBeGreaterThan(delays[0]!);
+    expect((await request(port)).status).toBe(200);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
   });
 
   it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line', async () => {
