@@ -13,7 +13,10 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '1-framing',
       title: '4.1 Framing and the strict parser',
-      paths: ['src/http/parser.ts', 'src/http/body.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/differential.test.ts'],
+      paths: [
+        'src/http/parser.ts', 'src/http/target.ts', 'src/http/body.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/rfc-rules.test.ts',
+        'test/differential.test.ts',
+      ],
     },
     {
       id: '2-one-request',

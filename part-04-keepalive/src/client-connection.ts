@@ -76,18 +76,20 @@ export class ClientConnection {
     if (this.phase !== 'head') {
       this.enter('head', this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
     }
+    let method: string | undefined;
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
       if (!parsed) {
         if (this.clientEnded) this.close(); // the client gave up mid-head
         return;
       }
+      method = parsed.head.method;
       const initial = this.buffer.subarray(parsed.length);
       this.buffer = EMPTY;
       this.startExchange(parsed.head, initial);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      this.reject(err);
+      this.reject(err, method === 'HEAD');
     }
   }
 
@@ -135,8 +137,8 @@ export class ClientConnection {
   }
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
-  private reject(err: HttpError): void {
-    if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
+  private reject(err: HttpError, toHead = false): void {
+    if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false, toHead));
     this.close();
   }
 

@@ -231,7 +231,7 @@ export class Exchange {
     const { head, hooks, context } = this.o;
     if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
     this.response.keepClient = mayKeep && hooks.keepAlive() && this.request.phase === 'forwarded';
-    this.response.write(errorResponse(status, detail, this.response.keepClient));
+    this.response.write(errorResponse(status, detail, this.response.keepClient, head.method === 'HEAD'));
     this.end();
   }
 
@@ -265,6 +265,7 @@ export class Exchange {
     const { client, hooks, context, upgrade } = this.o;
     const { conn } = this.link!;
     if (upgrade === undefined) return this.fail('invalid', 'backend switched protocols unasked');
+    if (this.request.phase !== 'forwarded') return this.fail('invalid', 'backend switched protocols mid-body: the tunnel would carry the rest');
     this.backendClock.stop();
     this.clientClock.stop();
     this.link!.detach();

@@ -152,9 +152,11 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
   private reject(err: HttpError, head?: RequestHead): void {
-    if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false));
+    const toHead = head?.method === 'HEAD';
+    if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false, toHead));
     this.ctx.onResponse(err.status);
-    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, errorBody(err.status, err.message).length, [], 0));
+    const bytes = toHead ? 0 : errorBody(err.status, err.message).length;
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, bytes, [], 0));
     this.close();
   }
 

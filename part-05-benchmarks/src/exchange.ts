@@ -182,7 +182,6 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.backendClock.stop();
   }
 
-
   private responseComplete(): void {
     if (this.request.phase === 'forwarded') return this.complete();
     // The backend answered before the request body was over (a 413, say). The connection can
@@ -239,8 +238,8 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { head, context } = this.o;
     if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
     this.response.keepClient = mayKeep && this.keepAlive();
-    this.record.answered(status, errorBody(status, detail).length);
-    this.response.write(errorResponse(status, detail, this.response.keepClient));
+    this.record.answered(status, head.method === 'HEAD' ? 0 : errorBody(status, detail).length);
+    this.response.write(errorResponse(status, detail, this.response.keepClient, head.method === 'HEAD'));
     this.end();
   }
 
@@ -270,6 +269,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { client, hooks, context, upgrade } = this.o;
     const { conn } = this.link!;
     if (upgrade === undefined) return this.backendFailed('invalid', 'backend switched protocols unasked');
+    if (this.request.phase !== 'forwarded') return this.backendFailed('invalid', 'backend switched protocols mid-body: the tunnel would carry the rest');
     this.backendClock.stop();
     this.clientClock.stop();
     this.link!.detach();

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRequestHead } from '../src/http/parser.ts';
-import { BodyDecoder, requestFraming } from '../src/http/body.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, requestFraming } from '../src/http/body.ts';
 import { HttpError } from '../src/http/errors.ts';
 import { connect, listen, readAll, seededRandom, shut } from './helpers.ts';
 import { useFixture } from './fixture.ts';
@@ -18,12 +18,14 @@ const random = seededRandom(Number(process.env.DIFF_SEED ?? 2026));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
 function validRequest(): string {
-  const host = pick(['Host: example.test\r\n', 'host: a.b\r\n', 'HOST: x:8080\r\n']);
-  const extra = pick(['', 'X-Id: 42\r\n', 'Accept: */*\r\nUser-Agent: t\r\n', 'Cookie: a=b; c=d\r\n']);
-  const path = pick(['/', '/a/b?c=d', '/%20x', '*']);
-  switch (pick(['get', 'length', 'chunked', 'chunked-ext'])) {
+  const host = pick(['Host: example.test\r\n', 'host: a.b\r\n', 'HOST: x:8080\r\n', 'Host: [::1]:80\r\n', 'Host: 10.0.0.1\r\n']);
+  const extra = pick(['', 'X-Id: 42\r\n', 'Accept: */*\r\nUser-Agent: t\r\n', 'Cookie: a=b; c=d\r\n', 'Connection: keep-alive, x-id\r\n']);
+  const path = pick(['/', '/a/b?c=d', '/%20x', '/s?q=a|b&f={"a":1}', '/a\\b^c`', 'http://example.test/a?b', 'http://x:8080']);
+  switch (pick(['get', 'options', 'length', 'chunked', 'chunked-ext'])) {
     case 'get':
       return `GET ${path} HTTP/1.1\r\n${host}${extra}\r\n`;
+    case 'options':
+      return `OPTIONS * HTTP/1.1\r\n${host}${extra}\r\n`;
     case 'length':
       return `POST ${path} HTTP/1.1\r\n${host}${extra}Content-Length: 5\r\n\r\nhello`;
     case 'chunked':
@@ -42,7 +44,15 @@ const ODD_BYTES = [...Array.from({ length: 32 }, (_, i) => i), 0x7f, ...Array.fr
 function mutate(text: string): string {
   const at = Math.floor(random() * text.length);
   const fields = { start: text.indexOf('\r\n') + 2, end: Math.max(text.indexOf('\r\n\r\n'), text.indexOf('\r\n') + 2) };
-  switch (pick(['insert', 'delete', 'replace', 'lf', 'space-colon', 'dup-cl', 'te', 'fold', 'case', 'field-byte', 'value-edge'])) {
+  switch (pick(['insert', 'delete', 'replace', 'lf', 'space-colon', 'dup-cl', 'te', 'fold', 'case', 'field-byte', 'value-edge', 'connection', 'host', 'status'])) {
+    case 'status':
+      // Responses only: a status of the wrong length, or below 100 (never a real 1xx).
+      return text.replace(/^(HTTP\/1\.[01]) \d{3}/, `$1 ${pick(['000', '099', '007', '1000', '20', '199'])}`);
+    case 'connection':
+      // A Connection option naming what frames or routes the message.
+      return text.replace('\r\n\r\n', `\r\nConnection: ${pick(['Content-Length', 'transfer-encoding', 'close, Host', 'keep-alive'])}\r\n\r\n`);
+    case 'host':
+      return text.replace(/^host: [^\r]*/im, `Host: ${pick(['u@a', 'a/b', '', 'a, b', 'a:1:2', 'a:x', '[::1', '[zz]:80', 'a b', 'a%zz', 'a:99999', '[v1.x]'])}`);
     case 'field-byte': {
       // Anywhere in the field lines: inside a name, a value, or next to the colon.
       const inside = fields.start + Math.floor(random() * (fields.end - fields.start));
@@ -87,6 +97,26 @@ function ours(text: string): Verdict {
     if (err instanceof HttpError) return { accepted: false };
     throw err;
   }
+}
+
+/** A method llhttp does not know, or a chunk-size line with SP or HTAB in it. */
+function tolerated(text: string): boolean {
+  const method = text.slice(0, text.indexOf(' '));
+  const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+  return !http.METHODS.includes(method) || /^[0-9a-fA-F]+[^\r\n]*[ \t]/m.test(body);
+}
+
+/** The request as the proxy sends it on: a method llhttp knows in place of one it does not, the body re-framed. */
+function asForwarded(text: string): string {
+  const bytes = Buffer.from(text, 'latin1');
+  const { head, length } = parseRequestHead(bytes)!;
+  const framing = requestFraming(head);
+  const body: Buffer[] = [];
+  new BodyDecoder(framing, 400).push(bytes.subarray(length), { bodyData: (data) => body.push(data) });
+  const method = http.METHODS.includes(head.method) ? head.method : 'GET';
+  const fields = head.headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const payload = framing.kind === 'chunked' ? Buffer.concat([...body.flatMap(encodeChunk), LAST_CHUNK]) : Buffer.concat(body);
+  return `${method} ${head.target} HTTP/1.1\r\n${fields}\r\n${payload.toString('latin1')}`;
 }
 
 let server: http.Server;
@@ -144,9 +174,16 @@ async function node(text: string): Promise<Verdict> {
 describe('differential test against llhttp', () => {
   it('never accepts what llhttp rejects, and agrees on where messages end (600 generated requests)', async () => {
     const cases = Array.from({ length: 600 }, (_, i) => (i % 4 === 0 ? validRequest() : mutate(validRequest())));
-    const tally = { bothAccept: 0, bothReject: 0, onlyNodeAccepts: 0 };
+    const tally = { bothAccept: 0, bothReject: 0, onlyNodeAccepts: 0, asForwarded: 0 };
     for (const text of cases) {
-      const [mine, theirs] = [ours(text), await node(text)];
+      const mine = ours(text);
+      let theirs = await node(text);
+      if (mine.accepted && !theirs.accepted && tolerated(text)) {
+        // What we accept on purpose and llhttp does not (a method it does not know, whitespace in a
+        // chunk line): llhttp must read the request as we forward it as the same message.
+        theirs = await node(asForwarded(text));
+        tally.asForwarded++;
+      }
       if (mine.accepted) {
         expect(theirs, `we accepted what llhttp rejects: ${JSON.stringify(text)}`).toEqual(mine);
         tally.bothAccept++;
@@ -175,7 +212,10 @@ describe('differential test against llhttp', () => {
 // proxy passes a response on, llhttp reading the backend directly must see the same status and
 // body; and whatever happened, the next response on the client connection must be its own.
 function validResponse(): string {
-  switch (pick(['length', 'chunked', 'close', 'close-empty', 'no-content', 'http10'])) {
+  switch (pick(['length', 'chunked', 'close', 'close-empty', 'no-content', 'not-modified', 'http10'])) {
+    case 'not-modified':
+      // Bodiless whatever its Content-Length says; a second, different one makes it invalid.
+      return 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n';
     case 'length':
       return 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Id: 1\r\n\r\nhello';
     case 'chunked':
@@ -223,7 +263,10 @@ function llhttpResponses(bytes: Buffer): { messages: Message[]; error: boolean }
     return 0;
   };
   parser[HTTPParser.kOnBody] = (chunk: Buffer) => void body.push(Buffer.from(chunk));
-  parser[HTTPParser.kOnMessageComplete] = () => void messages.push({ ...head, body: Buffer.concat(body).toString('latin1') });
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    // An interim response (1xx but 101) comes before the response it announces: not a message of its own here.
+    if (head.status < 100 || head.status > 199 || head.status === 101) messages.push({ ...head, body: Buffer.concat(body).toString('latin1') });
+  };
   const error = parser.execute(bytes) instanceof Error || parser.finish() instanceof Error;
   return { messages, error };
 }

@@ -30,13 +30,15 @@ export function requestFraming(head: RequestHead): Framing {
 
 /** How a response's body is delimited, given the request it answers. */
 export function responseFraming(head: ResponseHead, requestMethod: string): Framing {
+  const lengths = headerValues(head, 'content-length');
+  const codings = headerTokens(head, 'transfer-encoding');
+  if (codings.length > 0 && lengths.length > 0) throw new HttpError(502, 'backend sent both Content-Length and Transfer-Encoding');
+  // Even where it frames nothing (HEAD, 204, 304), a Content-Length must be one valid value (RFC 9110 8.6).
   if (requestMethod === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304) {
+    if (lengths.length > 0) contentLength(lengths, 502);
     return { kind: 'none' };
   }
-  const codings = headerTokens(head, 'transfer-encoding');
-  const lengths = headerValues(head, 'content-length');
   if (codings.length > 0) {
-    if (lengths.length > 0) throw new HttpError(502, 'backend sent both Content-Length and Transfer-Encoding');
     if (codings.length !== 1 || codings[0] !== 'chunked') {
       throw new HttpError(502, `backend used transfer codings this proxy does not re-frame: ${codings.join(', ')}`);
     }
@@ -55,10 +57,13 @@ function contentLength(values: readonly string[], status: number): number {
 }
 
 type ChunkedState = 'size' | 'data' | 'data-crlf' | 'trailers' | 'done';
-// chunk-size, then extensions ";name" or ";name=value" (token or quoted string), no spaces.
+// chunk-size, then extensions ";name" or ";name=value" (token or quoted string). Whitespace (BWS)
+// may stand around ";" and "=" (RFC 9112 7.1.1) and after the size, as nginx reads it: we re-chunk
+// the body, so the backend never sees these lines and cannot read them otherwise.
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t \\x21-\\x7e])*"';
-const CHUNK_SIZE_LINE = new RegExp(`^([0-9a-fA-F]{1,15})(?:;${TOKEN}(?:=(?:${TOKEN}|${QUOTED}))?)*$`);
+const BWS = '[ \\t]*';
+const CHUNK_SIZE_LINE = new RegExp(`^([0-9a-fA-F]{1,15})(?:${BWS};${BWS}${TOKEN}(?:${BWS}=${BWS}(?:${TOKEN}|${QUOTED}))?)*${BWS}$`);
 const TRAILER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_LINE = 4096;
 const MAX_TRAILERS = 16384;
@@ -130,6 +135,8 @@ export class BodyDecoder {
         if (buf.length - i > MAX_LINE) throw new HttpError(this.errorStatus, 'chunk line too long');
         return this.wait(buf, i);
       }
+      // The same limit whether the line came in one piece or several.
+      if (eol - i > MAX_LINE) throw new HttpError(this.errorStatus, 'chunk line too long');
       const line = buf.toString('latin1', i, eol);
       i = eol + 2;
       if (this.chunkedState === 'size') {

@@ -23,14 +23,14 @@ export class HttpError extends Error {
   }
 }
 
-/** A complete, small response the proxy writes itself (errors only). */
-export function errorResponse(status: number, detail: string, keepAlive: boolean): Buffer {
+/** A complete, small response the proxy writes itself (errors only); to HEAD, without its body (RFC 9110 9.3.2). */
+export function errorResponse(status: number, detail: string, keepAlive: boolean, toHead = false): Buffer {
   const body = `${status} ${STATUS_TEXT[status] ?? 'Error'}: ${detail}\n`;
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
       'content-type: text/plain; charset=utf-8\r\n' +
       `content-length: ${Buffer.byteLength(body)}\r\n` +
       (keepAlive ? '' : 'connection: close\r\n') +
-      `\r\n${body}`,
+      `\r\n${toHead ? '' : body}`,
   );
 }

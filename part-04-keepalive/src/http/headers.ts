@@ -2,6 +2,7 @@
 // and framing fields of our own.
 import type { Framing } from './body.ts';
 import { headerTokens, headerValues, type Fields, type Header, type RequestHead, type ResponseHead } from './parser.ts';
+import { originForm } from './target.ts';
 
 /** Fields that describe one connection, never the message (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -22,10 +23,15 @@ export function endToEnd(head: Fields, alsoDrop?: Set<string>): Header[] {
   return kept;
 }
 
-/** The Upgrade protocol a request asks for (Connection: upgrade + Upgrade: x), if any. */
+/**
+ * The Upgrade protocols a request asks for (Connection: upgrade + Upgrade: x), if any. h2c is left
+ * out, as HAProxy does: this proxy does not speak HTTP/2, so a backend must not switch to it.
+ */
 export function upgradeRequested(head: RequestHead): string | undefined {
   const upgrade = headerValues(head, 'upgrade')[0];
-  return upgrade !== undefined && headerTokens(head, 'connection').includes('upgrade') ? upgrade : undefined;
+  if (upgrade === undefined || !headerTokens(head, 'connection').includes('upgrade')) return undefined;
+  const offered = upgrade.split(',').map((p) => p.replace(/^[ \t]+|[ \t]+$/g, '')).filter((p) => p !== '' && !/^h2c$/i.test(p));
+  return offered.length > 0 ? offered.join(', ') : undefined;
 }
 
 /** The request head we send to a backend: always HTTP/1.1, keep-alive, with forwarding fields. */
@@ -48,7 +54,7 @@ export function backendRequestHead(
   // Content-Length stays as received; a chunked body is re-chunked by us.
   if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
   if (upgrade !== undefined) fields.push(['connection', 'upgrade'], ['upgrade', upgrade]);
-  return serialize(`${head.method} ${head.target} HTTP/1.1`, fields);
+  return serialize(`${head.method} ${originForm(head.method, head.target)} HTTP/1.1`, fields);
 }
 
 /**

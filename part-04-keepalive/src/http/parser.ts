@@ -1,6 +1,7 @@
 // A strict HTTP/1.1 message-head parser (RFC 9112). It reads heads from bytes that arrive in
 // any pieces, and rejects anything ambiguous instead of guessing.
 import { HttpError } from './errors.ts';
+import { checkAuthority, checkTarget } from './target.ts';
 
 export type Header = [name: string, value: string];
 
@@ -40,18 +41,7 @@ export const DEFAULT_LIMITS: HeadLimits = { requestLineBytes: 8192, headerBytes:
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible characters, spaces, tabs and obs-text; never CTLs such as NUL, CR, LF.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-// Request targets: the characters RFC 3986 allows in a URI, without the fragment's '#'.
-const REQUEST_TARGET = /^[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-// Methods we forward: HTTP's own and the registered WebDAV ones. Anything else gets 501,
-// as RFC 9110 9.1 suggests, rather than reaching a backend that may read it differently.
-const METHODS = new Set([
-  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
-  'ACL', 'BIND', 'CHECKOUT', 'COPY', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE',
-  'NOTIFY', 'PROPFIND', 'PROPPATCH', 'PURGE', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'UNBIND', 'UNLINK',
-  'UNLOCK', 'UNSUBSCRIBE',
-]);
-
 /**
  * Looks for a complete request head at the start of buf. Returns the head and its length in
  * bytes, or undefined if more bytes are needed. Throws HttpError for anything malformed.
@@ -72,8 +62,10 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMIT
   const end = findHeadEnd(buf, lineEnd, limits);
   if (end === undefined) return undefined;
   const lines = splitLines(buf.toString('latin1', start, end - 4));
-  const head = { ...requestLine(lines[0]!), ...fieldLines(lines, limits) };
-  checkHost(head);
+  const { authority, ...line } = requestLine(lines[0]!);
+  const head = { ...line, ...fieldLines(lines, limits) };
+  checkHost(head, authority);
+  checkConnectionOptions(head, REQUEST_FRAMING_OR_ROUTING, 400);
   return { head, length: end };
 }
 
@@ -88,17 +80,12 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
   if (end === undefined) return undefined;
   const lines = splitLines(buf.toString('latin1', 0, end - 4));
   // status-code SP reason: "2000 OK" and "200OK" are refused, a bare "200" is accepted, as by llhttp.
-  const match = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
+  // Status codes run from 100 (RFC 9110 15): "000" would pass for an interim 1xx and desync the client.
+  const match = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
   if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(lines[0]!.slice(0, 80))}`);
-  return {
-    head: {
-      version: match[1] === '0' ? '1.0' : '1.1',
-      status: Number(match[2]),
-      reason: match[3] ?? '',
-      ...fieldLines(lines, limits),
-    },
-    length: end,
-  };
+  const head: ResponseHead = { version: match[1] === '0' ? '1.0' : '1.1', status: Number(match[2]), reason: match[3] ?? '', ...fieldLines(lines, limits) };
+  checkConnectionOptions(head, RESPONSE_FRAMING, 502);
+  return { head, length: end };
 }
 
 /** Where the head ends (just past CRLFCRLF), or undefined if not arrived yet; enforces the size limit. */
@@ -122,19 +109,15 @@ function splitLines(text: string): string[] {
   return lines;
 }
 
-function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> {
+function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> & { authority: string | undefined } {
   const parts = line.split(' ');
   if (parts.length !== 3) throw new HttpError(400, 'request line must be METHOD SP TARGET SP VERSION');
   const [method, target, version] = parts as [string, string, string];
+  // Any token is a method (RFC 9110 9.1): framing never depends on it, so the backend may judge it.
   if (!TOKEN.test(method)) throw new HttpError(400, 'invalid method');
-  if (!REQUEST_TARGET.test(target)) throw new HttpError(400, 'invalid request target');
-  // origin-form "/path", absolute-form "http://host/path", or "*"; nothing else (RFC 9112 3.2).
-  if (!(target.startsWith('/') || target === '*' || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target))) {
-    throw new HttpError(400, 'request target must start with "/", be "*", or be an absolute URI');
-  }
+  const authority = checkTarget(method, target);
   if (method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by this proxy');
-  if (!METHODS.has(method)) throw new HttpError(501, `unknown method ${method}`);
-  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
+  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0', authority };
   if (/^HTTP\/\d\.\d$/.test(version)) throw new HttpError(505, `${version} is not supported`);
   throw new HttpError(400, 'invalid HTTP version');
 }
@@ -168,13 +151,34 @@ function fieldLines(lines: string[], limits: HeadLimits): Fields {
   return fields;
 }
 
-function checkHost(head: RequestHead): void {
+/** One valid Host (RFC 9112 3.2); with an absolute-form target, its authority replaces the Host (3.2.2). */
+function checkHost(head: RequestHead, authority: string | undefined): void {
   const hosts = headerValues(head, 'host');
   if (hosts.length > 1) throw new HttpError(400, 'more than one Host header');
   if (head.version === '1.1' && hosts.length === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
+  if (hosts.length === 1) checkAuthority(hosts[0]!, 'Host header');
+  if (authority === undefined) return;
+  const at = head.lower.indexOf('host');
+  if (at === -1) {
+    head.headers.push(['Host', authority]);
+    head.lower.push('host');
+  } else head.headers[at] = ['Host', authority];
+  head.byName.set('host', [authority]);
+}
+
+// A Connection option names fields to drop at the next hop. Dropping the ones that frame or route
+// the message would forward its body with no length (the backend reads it as the next request).
+const REQUEST_FRAMING_OR_ROUTING = ['content-length', 'transfer-encoding', 'host'];
+const RESPONSE_FRAMING = ['content-length', 'transfer-encoding'];
+
+function checkConnectionOptions(head: Fields, protectedFields: string[], status: number): void {
+  for (const option of headerTokens(head, 'connection')) {
+    if (protectedFields.includes(option)) throw new HttpError(status, `Connection names ${option}, which a proxy must not drop`);
+  }
 }
 
 const NONE: readonly string[] = [];
+const OWS_AROUND = /^[ \t]+|[ \t]+$/g;
 
 /** All values of a header (name in lower case). */
 export function headerValues(head: Fields, name: string): readonly string[] {
@@ -182,11 +186,12 @@ export function headerValues(head: Fields, name: string): readonly string[] {
 }
 
 /** Comma-separated list items across all fields of that name, lower-cased, empties dropped. */
+// Items are trimmed of SP and HTAB only (RFC 9110 5.6.3): trim() would make "\xa0chunked" read as chunked.
 export function headerTokens(head: Fields, name: string): string[] {
   const tokens: string[] = [];
   for (const value of headerValues(head, name)) {
     for (const item of value.split(',')) {
-      const token = item.trim().toLowerCase();
+      const token = item.replace(OWS_AROUND, '').toLowerCase();
       if (token !== '') tokens.push(token);
     }
   }

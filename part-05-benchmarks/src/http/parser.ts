@@ -1,6 +1,7 @@
 // A strict HTTP/1.1 message-head parser (RFC 9112). It reads heads from bytes that arrive in
 // any pieces, and rejects anything ambiguous instead of guessing.
 import { HttpError } from './errors.ts';
+import { checkAuthority, checkTarget } from './target.ts';
 
 export type Header = [name: string, value: string];
 
@@ -40,18 +41,7 @@ export const DEFAULT_LIMITS: HeadLimits = { requestLineBytes: 8192, headerBytes:
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible characters, spaces, tabs and obs-text; never CTLs such as NUL, CR, LF.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-// Request targets: the characters RFC 3986 allows in a URI, without the fragment's '#'.
-const REQUEST_TARGET = /^[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-// Methods we forward: HTTP's own and the registered WebDAV ones. Anything else gets 501,
-// as RFC 9110 9.1 suggests, rather than reaching a backend that may read it differently.
-const METHODS = new Set([
-  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
-  'ACL', 'BIND', 'CHECKOUT', 'COPY', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE',
-  'NOTIFY', 'PROPFIND', 'PROPPATCH', 'PURGE', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'UNBIND', 'UNLINK',
-  'UNLOCK', 'UNSUBSCRIBE',
-]);
-
 /**
  * Looks for a complete request head at the start of buf. Returns the head and its length in
  * bytes, or undefined if more bytes are needed. Throws HttpError for anything malformed.
@@ -73,11 +63,12 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMIT
   if (end === undefined) return undefined;
   // One string for the whole head (its last CRLF included, so every line ends in one), read once.
   const text = buf.toString('latin1', start, end - 2);
-  const { method, target, version } = requestLine(text.slice(0, lineEnd - start));
+  const { method, target, version, authority } = requestLine(text.slice(0, lineEnd - start));
   const { headers, lower, byName } = fieldLines(text, lineEnd - start + 2, limits);
   // One literal of one shape: every head has the same hidden class, so reading it stays fast.
   const head: RequestHead = { method, target, version, headers, lower, byName };
-  checkHost(head);
+  checkHost(head, authority);
+  checkConnectionOptions(head, REQUEST_FRAMING_OR_ROUTING, 400);
   return { head, length: end };
 }
 
@@ -97,6 +88,7 @@ export function parseResponseHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMI
   if (!match) throw new HttpError(502, `bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
   const { headers, lower, byName } = fieldLines(text, firstLineEnd + 2, limits);
   const head: ResponseHead = { version: match[1] === '0' ? '1.0' : '1.1', status: Number(match[2]), reason: match[3] ?? '', headers, lower, byName };
+  checkConnectionOptions(head, RESPONSE_FRAMING, 502);
   return { head, length: end };
 }
 
@@ -117,25 +109,22 @@ function checkNoBareCrLf(line: string): void {
   if (line.includes('\r') || line.includes('\n')) throw new HttpError(400, 'bare CR or LF in head');
 }
 
-function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> {
+function requestLine(line: string): Pick<RequestHead, 'method' | 'target' | 'version'> & { authority: string | undefined } {
   checkNoBareCrLf(line);
   const parts = line.split(' ');
   if (parts.length !== 3) throw new HttpError(400, 'request line must be METHOD SP TARGET SP VERSION');
   const [method, target, version] = parts as [string, string, string];
+  // Any token is a method (RFC 9110 9.1): framing never depends on it, so the backend may judge it.
   if (!TOKEN.test(method)) throw new HttpError(400, 'invalid method');
-  if (!REQUEST_TARGET.test(target)) throw new HttpError(400, 'invalid request target');
-  // origin-form "/path", absolute-form "http://host/path", or "*"; nothing else (RFC 9112 3.2).
-  if (!(target.startsWith('/') || target === '*' || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target))) {
-    throw new HttpError(400, 'request target must start with "/", be "*", or be an absolute URI');
-  }
+  const authority = checkTarget(method, target);
   if (method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by this proxy');
-  if (!METHODS.has(method)) throw new HttpError(501, `unknown method ${method}`);
-  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
+  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0', authority };
   if (/^HTTP\/\d\.\d$/.test(version)) throw new HttpError(505, `${version} is not supported`);
   throw new HttpError(400, 'invalid HTTP version');
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+// Status codes run from 100 (RFC 9110 15): "000" would pass for an interim 1xx and desync the client.
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const SP = 0x20;
 const HTAB = 0x09;
 
@@ -168,7 +157,10 @@ function fieldLines(text: string, pos: number, limits: HeadLimits): Fields {
     while (to > from && isOws(text.charCodeAt(to - 1))) to--;
     const value = text.slice(from, to);
     // Never CTLs such as NUL, CR or LF: a bare CR or LF is refused here too.
-    if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid character in ${name}`);
+    if (!FIELD_VALUE.test(value)) {
+      checkNoBareCrLf(value); // a line break inside is no fault of this field's
+      throw new HttpError(400, `invalid character in ${name}`);
+    }
     const lower = name.toLowerCase();
     // llhttp refuses a tab around these two; reading framing otherwise than the backend does is how smuggling starts.
     if ((lower === 'content-length' || lower === 'transfer-encoding') && text.slice(colon, eol).includes('\t')) {
@@ -188,13 +180,34 @@ function isOws(code: number): boolean {
   return code === SP || code === HTAB;
 }
 
-function checkHost(head: RequestHead): void {
+/** One valid Host (RFC 9112 3.2); with an absolute-form target, its authority replaces the Host (3.2.2). */
+function checkHost(head: RequestHead, authority: string | undefined): void {
   const hosts = headerValues(head, 'host');
   if (hosts.length > 1) throw new HttpError(400, 'more than one Host header');
   if (head.version === '1.1' && hosts.length === 0) throw new HttpError(400, 'HTTP/1.1 request without Host');
+  if (hosts.length === 1) checkAuthority(hosts[0]!, 'Host header');
+  if (authority === undefined) return;
+  const at = head.lower.indexOf('host');
+  if (at === -1) {
+    head.headers.push(['Host', authority]);
+    head.lower.push('host');
+  } else head.headers[at] = ['Host', authority];
+  head.byName.set('host', [authority]);
+}
+
+// A Connection option names fields to drop at the next hop. Dropping the ones that frame or route
+// the message would forward its body with no length (the backend reads it as the next request).
+const REQUEST_FRAMING_OR_ROUTING = ['content-length', 'transfer-encoding', 'host'];
+const RESPONSE_FRAMING = ['content-length', 'transfer-encoding'];
+
+function checkConnectionOptions(head: Fields, protectedFields: string[], status: number): void {
+  for (const option of headerTokens(head, 'connection')) {
+    if (protectedFields.includes(option)) throw new HttpError(status, `Connection names ${option}, which a proxy must not drop`);
+  }
 }
 
 const NONE: readonly string[] = [];
+const OWS_AROUND = /^[ \t]+|[ \t]+$/g;
 
 /** All values of a header (name in lower case). */
 export function headerValues(head: Fields, name: string): readonly string[] {
@@ -202,13 +215,14 @@ export function headerValues(head: Fields, name: string): readonly string[] {
 }
 
 /** Comma-separated list items across all fields of that name, lower-cased, empties dropped. */
+// Items are trimmed of SP and HTAB only (RFC 9110 5.6.3): trim() would make "\xa0chunked" read as chunked.
 export function headerTokens(head: Fields, name: string): readonly string[] {
   const values = head.byName.get(name);
   if (values === undefined) return NONE; // the common case: nothing to split or allocate
   const tokens: string[] = [];
   for (const value of values) {
     for (const item of value.split(',')) {
-      const token = item.trim().toLowerCase();
+      const token = item.replace(OWS_AROUND, '').toLowerCase();
       if (token !== '') tokens.push(token);
     }
   }
