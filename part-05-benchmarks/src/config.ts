@@ -1,7 +1,10 @@
 // The proxy's configuration: its shape, its defaults, and validation that names the exact field.
-import { parseAddress, type Address } from './address.ts';
-import { STRATEGY_NAMES, type StrategyName } from './strategies/index.ts';
+import type { Address } from './address.ts';
+import type { StrategyName } from './strategies/index.ts';
 import { DEFAULT_LIMITS, type HeadLimits } from './http/parser.ts';
+import { address, ConfigError, integer, object, onlyKeys, positiveInteger, show, strategy } from './config-checks.ts';
+
+export { ConfigError } from './config-checks.ts';
 
 export interface BackendConfig {
   address: Address;
@@ -101,14 +104,6 @@ const TIMEOUT_KEYS = [
   'connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'clientBodyTimeoutMs', 'keepAliveTimeoutMs', 'tunnelIdleTimeoutMs',
 ] as const;
 
-/** A mistake in the configuration; `path` names the field, like backends[2].weight. */
-export class ConfigError extends Error {
-  constructor(path: string, problem: string) {
-    super(path ? `${path}: ${problem}` : problem);
-  }
-}
-
-type Json = Record<string, unknown>;
 
 /** Checks a parsed JSON document and returns a complete config with defaults filled in. */
 export function validateConfig(raw: unknown): ProxyConfig {
@@ -245,59 +240,10 @@ function healthCheck(raw: unknown, path: string): HealthCheckConfig {
   };
 }
 
-function object(raw: unknown, path: string): Json {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(path, `must be an object, got ${show(raw)}`);
-  }
-  return raw as Json;
-}
-
-/** Unknown keys are errors: a typo such as "wieght" must not be silently ignored. */
-function onlyKeys(entry: Json, path: string, allowed: string[]): void {
-  for (const key of Object.keys(entry)) {
-    if (!allowed.includes(key)) {
-      const where = path ? `${path}.${key}` : key;
-      throw new ConfigError(where, `unknown key (allowed here: ${allowed.join(', ')})`);
-    }
-  }
-}
-
-function address(raw: unknown, path: string): Address {
-  if (typeof raw !== 'string') throw new ConfigError(path, `must be a "HOST:PORT" string, got ${show(raw)}`);
-  try {
-    return parseAddress(raw);
-  } catch (err) {
-    throw new ConfigError(path, (err as Error).message);
-  }
-}
-
-function strategy(raw: unknown, path: string): StrategyName {
-  if (typeof raw !== 'string' || !(STRATEGY_NAMES as readonly string[]).includes(raw)) {
-    throw new ConfigError(path, `must be one of ${STRATEGY_NAMES.join(', ')}, got ${show(raw)}`);
-  }
-  return raw as StrategyName;
-}
-
-function integer(raw: unknown, path: string, min: number): number {
-  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < min) {
-    const what = min === 0 ? 'a whole number, 0 or more' : 'a positive integer';
-    throw new ConfigError(path, `must be ${what}, got ${show(raw)}`);
-  }
-  return raw;
-}
-
 /** One rule for the file and the flag: 1 to MAX_WORKERS processes. */
 export function workerCount(raw: unknown, path: string): number {
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1 || raw > MAX_WORKERS) {
     throw new ConfigError(path, `must be a whole number from 1 to ${MAX_WORKERS}, got ${show(raw)}`);
   }
   return raw;
-}
-
-function positiveInteger(raw: unknown, path: string): number {
-  return integer(raw, path, 1);
-}
-
-function show(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
 }
