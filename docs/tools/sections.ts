@@ -71,6 +71,7 @@ export const SECTIONS: Record<string, Section[]> = {
       paths: [
         'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
         'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
+        'test/logs.test.ts',
       ],
     },
   ],

@@ -27,7 +27,10 @@ export interface AccessRecord {
   requestSeconds: number;
 }
 
-/** A request's line; `head` is absent for a request refused before its head could be read. */
+/**
+ * A request's line; `head` is absent for a request refused before its head could be read, and
+ * `requestLine` then says what was asked, if the request line itself was valid.
+ */
 export function accessRecord(
   clientIp: string,
   head: RequestHead | undefined,
@@ -35,11 +38,12 @@ export function accessRecord(
   bodyBytes: number,
   upstreams: AccessRecord['upstreams'],
   requestSeconds: number,
+  requestLine = '-',
 ): AccessRecord {
   return {
     clientIp,
     start: Date.now() - requestSeconds * 1000,
-    requestLine: head ? `${head.method} ${head.target} HTTP/${head.version}` : '-',
+    requestLine: head ? `${head.method} ${head.target} HTTP/${head.version}` : requestLine,
     status,
     bodyBytes,
     referer: head && headerValues(head, 'referer')[0],
@@ -84,10 +88,11 @@ export class AccessLog {
   }
 }
 
-export function formatLine(r: AccessRecord): string {
+/** The time in brackets is when the line is written, as nginx's $time_local: lines stay in order. */
+export function formatLine(r: AccessRecord, now = new Date()): string {
   const dash = (values: string[]) => (values.length > 0 ? values.join(', ') : '-');
   return (
-    `${r.clientIp} - - [${timeLocal(new Date(r.start))}] "${escape(r.requestLine)}" ${r.status} ${r.bodyBytes} ` +
+    `${r.clientIp} - - [${timeLocal(now)}] "${escape(r.requestLine)}" ${r.status} ${r.bodyBytes} ` +
     `"${escape(r.referer ?? '-')}" "${escape(r.userAgent ?? '-')}" ` +
     `${dash(r.upstreams.map((u) => u.address))} ${dash(r.upstreams.map((u) => String(u.status)))} ` +
     `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)}\n`

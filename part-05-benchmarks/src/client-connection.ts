@@ -87,7 +87,10 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
       if (!parsed) {
-        if (this.clientEnded) this.close(); // the client gave up mid-head
+        if (this.clientEnded) {
+          this.leftMidHead();
+          this.close();
+        }
         return;
       }
       head = parsed.head;
@@ -153,11 +156,20 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
   private reject(err: HttpError, head?: RequestHead): void {
     const toHead = head?.method === 'HEAD';
+    const asked = head ? `${head.method} ${head.target} HTTP/${head.version}` : (err.requestLine ?? 'a request');
+    // Once, to the error log, as nginx's "client sent invalid header line".
+    this.ctx.log(`${err.status} for ${asked} from ${this.socket.remoteAddress ?? '-'}: ${err.message}`);
     if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false, toHead));
     this.ctx.onResponse(err.status);
     const bytes = toHead ? 0 : errorBody(err.status, err.message).length;
-    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, bytes, [], 0));
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, bytes, [], 0, err.requestLine));
     this.close();
+  }
+
+  /** The client left in the middle of a head: nothing to answer, but the access log says 400, as nginx's does. */
+  private leftMidHead(): void {
+    this.ctx.onResponse(400);
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', undefined, 400, 0, [], 0));
   }
 
   /** Ends our side, then reads and drops until the client closes or LINGER_MS passes. */

@@ -72,10 +72,10 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT));
   }
 
-  /** The client went away: drop the backend connection, it is mid-exchange. */
+  /** The client went away (a reset, or a write that failed) before the response's last byte: nginx's 499. */
   abort(): void {
     if (this.phase !== 'done' && this.link) this.releaseBackend('destroy', 'neutral');
-    this.end();
+    this.end(true);
   }
 
   private attempt(sameBackend: boolean): void {
@@ -287,12 +287,12 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     hooks.finished(false, true);
   }
 
-  private end(): void {
+  private end(clientGone = false): void {
     if (this.phase === 'done' || this.phase === 'tunnel') return;
     this.phase = 'done';
     this.backendClock.stop();
     this.clientClock.stop();
-    this.record.finished(this.o.client.remoteAddress ?? '-', this.response.head?.status, this.response.bodyBytes);
+    this.record.finished(this.o.client.remoteAddress ?? '-', clientGone ? 499 : this.response.head?.status, this.response.bodyBytes);
     this.o.hooks.finished(this.response.keepClient);
   }
 }

@@ -15,6 +15,9 @@ export const STATUS_TEXT: Record<number, string> = {
 };
 
 export class HttpError extends Error {
+  /** The request line, when it was valid and the fault came after it (for the access log). */
+  requestLine: string | undefined;
+
   constructor(
     readonly status: number,
     message: string,

@@ -64,12 +64,18 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMIT
   // One string for the whole head (its last CRLF included, so every line ends in one), read once.
   const text = buf.toString('latin1', start, end - 2);
   const { method, target, version, authority } = requestLine(text.slice(0, lineEnd - start));
-  const { headers, lower, byName } = fieldLines(text, lineEnd - start + 2, limits);
-  // One literal of one shape: every head has the same hidden class, so reading it stays fast.
-  const head: RequestHead = { method, target, version, headers, lower, byName };
-  checkHost(head, authority);
-  checkConnectionOptions(head, REQUEST_FRAMING_OR_ROUTING, 400);
-  return { head, length: end };
+  try {
+    const { headers, lower, byName } = fieldLines(text, lineEnd - start + 2, limits);
+    // One literal of one shape: every head has the same hidden class, so reading it stays fast.
+    const head: RequestHead = { method, target, version, headers, lower, byName };
+    checkHost(head, authority);
+    checkConnectionOptions(head, REQUEST_FRAMING_OR_ROUTING, 400);
+    return { head, length: end };
+  } catch (err) {
+    // The request line was good: the access log can still say what was asked.
+    if (err instanceof HttpError) err.requestLine = `${method} ${target} HTTP/${version}`;
+    throw err;
+  }
 }
 
 /** The same for a response head from a backend (errors become 502 at the caller). */
