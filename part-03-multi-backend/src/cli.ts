@@ -2,7 +2,7 @@
 // [--strategy NAME] [--connect-timeout MS]. Both paths end in validateConfig().
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, validateConfig, type ProxyConfig } from './config.ts';
+import { ConfigError, parseJson, validateConfig, type ProxyConfig } from './config.ts';
 import { parseAddress } from './address.ts';
 
 export type { ProxyConfig } from './config.ts';
@@ -74,7 +74,7 @@ function fromFile(file: string): ProxyConfig {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJson(text);
   } catch (err) {
     throw new UsageError(`config ${file}: not valid JSON: ${(err as Error).message}`);
   }

@@ -78,7 +78,9 @@ describe('command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lb-config-'));
   const good = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9001' }] };
   it.each([
-    ['{ "listen": ', /not valid JSON/],
+    ['{ "listen": ', /not valid JSON: Unexpected end of JSON input at line 1, column 13$/m],
+    ['{\n  "listen": "127.0.0.1:0"\n  "backends": []\n}', /not valid JSON: Expected ',' or '}' after property value at line 3, column 3$/m],
+    ['{\n  "listen": "127.0.0.1:0",\n  "backends": [{ "address": tru }]\n}', /not valid JSON: Unexpected token ' ' at line 3, column 32$/m],
     [[1, 2], /^error: config .*: must be an object, got \[1,2\]/m],
     [{ ...good, stratgy: 'random' }, /config .*: stratgy: unknown key \(allowed here: listen, strategy, backends, upstreams, virtualHosts, healthCheck, connectTimeoutMs/],
     [{ ...good, responseTimeoutMs: 0 }, /responseTimeoutMs: must be a positive integer, got 0/],

@@ -2,7 +2,7 @@
 // [--strategy NAME] and the timeouts in milliseconds. Both paths end in validateConfig().
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { accessLogTarget, adminAddress, ConfigError, validateConfig, workerCount as validWorkerCount, type ProxyConfig } from './config.ts';
+import { accessLogTarget, adminAddress, ConfigError, parseJson, validateConfig, workerCount as validWorkerCount, type ProxyConfig } from './config.ts';
 import { parseAddress } from './address.ts';
 
 export type { ProxyConfig } from './config.ts';
@@ -116,7 +116,7 @@ function fromFile(file: string): ProxyConfig {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJson(text);
   } catch (err) {
     throw new UsageError(`config ${file}: not valid JSON: ${(err as Error).message}`);
   }

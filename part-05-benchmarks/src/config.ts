@@ -104,6 +104,37 @@ const TIMEOUT_KEYS = [
   'connectTimeoutMs', 'responseTimeoutMs', 'clientHeaderTimeoutMs', 'clientBodyTimeoutMs', 'keepAliveTimeoutMs', 'tunnelIdleTimeoutMs',
 ] as const;
 
+/** JSON.parse, with the line and column of a syntax error (V8 gives an offset at best). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // The longest prefix that could still start a document ends at the mistake: search for it.
+    let fine = 0;
+    let broken = text.length + 1;
+    while (broken - fine > 1) {
+      const mid = (fine + broken) >> 1;
+      if (couldStartJson(text.slice(0, mid))) fine = mid;
+      else broken = mid;
+    }
+    const lines = text.slice(0, fine).split('\n');
+    // Drop V8's offset and its quote of the text: ours says where, on one line.
+    const what = (err as Error).message.replace(/( in JSON)? at position \d+$|, (\.\.\.)?"[\s\S]*$/, '');
+    throw new Error(`${what} at line ${lines.length}, column ${lines.at(-1)!.length + 1}`);
+  }
+}
+
+/** Valid JSON, or the start of it: the only complaint is that the text ends too soon. */
+function couldStartJson(prefix: string): boolean {
+  try {
+    JSON.parse(prefix);
+    return true;
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = / at position (\d+)$/.exec(message);
+    return message === 'Unexpected end of JSON input' || (at !== null && Number(at[1]) >= prefix.length);
+  }
+}
 
 /** Checks a parsed JSON document and returns a complete config with defaults filled in. */
 export function validateConfig(raw: unknown): ProxyConfig {
