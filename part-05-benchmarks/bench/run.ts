@@ -97,7 +97,11 @@ if (values.admin) {
 }
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
-console.log(`${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`);
+console.log(
+  quick
+    ? `--quick: ${runs} run of ${duration} s per target and scenario, no warm-up. Cold figures: they check that the harness works and are not comparable with a full run's.`
+    : `${runs} measured run(s) of ${duration} s per target and scenario, after a warm-up; interleaved.`,
+);
 
 const backends: Started[] = [];
 const backendScript = join(HERE, 'backend.ts');

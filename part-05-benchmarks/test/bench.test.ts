@@ -2,18 +2,21 @@
 // It asserts nothing about speed; speed is what the harness itself reports.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Results } from '../bench/report.ts';
 
 const RUN = fileURLToPath(new URL('../bench/run.ts', import.meta.url));
 
+let out = '';
+afterEach(() => rmSync(out, { recursive: true, force: true })); // leaves nothing in the temporary folder
+
 describe('benchmark harness', () => {
   it('runs every scenario against every target with --quick and writes JSON, markdown and SVG', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    out = mkdtempSync(join(tmpdir(), 'bench-'));
     const child = spawn(process.execPath, ['--import', 'tsx', RUN, '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk));

@@ -232,7 +232,11 @@ function validResponse(): string {
 }
 
 // llhttp itself, as node:http uses it, reading a byte stream of responses to GET requests.
+// process.binding is the only way in, and deprecated (DEP0111): its warning is held back here.
+const warningsWere = process.noDeprecation;
+process.noDeprecation = true;
 const { HTTPParser } = (process as unknown as { binding(name: string): { HTTPParser: LlhttpParserClass } }).binding('http_parser');
+process.noDeprecation = warningsWere;
 
 interface LlhttpParserClass {
   new (): LlhttpParser;
