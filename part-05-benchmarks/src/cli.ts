@@ -8,10 +8,15 @@ import { parseAddress } from './address.ts';
 export type { ProxyConfig } from './config.ts';
 
 /** Thrown for anything the user typed wrong; main() prints it and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** Wrong flags get the usage after the message; a wrong value or file gets one line. */
+  constructor(message: string, readonly showUsage = false) {
+    super(message);
+  }
+}
 
 export const usage = [
-  'usage: main.ts --config FILE [--listen HOST:PORT]',
+  'usage: main.ts --config FILE [--listen HOST:PORT] [--workers N]',
   '       main.ts --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...] [--workers N]',
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
@@ -52,12 +57,12 @@ export function parseFlags(argv: string[]): ProxyConfig {
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message, true);
   }
 
   if (values.config !== undefined) {
     for (const flag of ['backend', 'strategy', ...(Object.keys(NUMBER_FLAGS) as NumberFlag[])] as const) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`);
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`, true);
     }
     const config = fromFile(values.config);
     // --listen and --workers may override the file (handy for port 0 in tests and scripts).
@@ -66,8 +71,8 @@ export function parseFlags(argv: string[]): ProxyConfig {
     return withObservability(config, values.admin, values['access-log']);
   }
 
-  if (values.listen === undefined) throw new UsageError('--listen is required (or give --config FILE)');
-  if (values.backend === undefined) throw new UsageError('--backend is required (or give --config FILE)');
+  if (values.listen === undefined) throw new UsageError('--listen is required (or give --config FILE)', true);
+  if (values.backend === undefined) throw new UsageError('--backend is required (or give --config FILE)', true);
   // Check addresses here so that errors name the flag; the rest goes through validateConfig.
   flagAddress('listen', values.listen);
   for (const text of values.backend) flagAddress('backend', text);

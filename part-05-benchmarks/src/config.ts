@@ -1,4 +1,5 @@
 // The proxy's configuration: its shape, its defaults, and validation that names the exact field.
+import { closeSync, openSync } from 'node:fs';
 import type { Address } from './address.ts';
 import type { StrategyName } from './strategies/index.ts';
 import { DEFAULT_LIMITS, type HeadLimits } from './http/parser.ts';
@@ -183,9 +184,15 @@ export function adminAddress(raw: unknown, listen: Address, path: string): Addre
   return admin;
 }
 
-/** A file path, or "-" for standard output. */
+/** A file path, or "-" for standard output. As nginx, refuse to start (or reload) with a log that cannot be opened. */
 export function accessLogTarget(raw: unknown, path: string): string {
   if (typeof raw !== 'string' || raw === '') throw new ConfigError(path, `must be a file path or "-" for standard output, got ${show(raw)}`);
+  if (raw === '-') return raw;
+  try {
+    closeSync(openSync(raw, 'a'));
+  } catch (err) {
+    throw new ConfigError(path, `cannot open ${raw} for appending: ${(err as Error).message.replace(/, open .*$/, '')}`);
+  }
   return raw;
 }
 

@@ -19,7 +19,7 @@ function readConfig(): ProxyConfig {
     return parseFlags(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    console.error(`error: ${err.message}\n${usage}`);
+    console.error(err.showUsage ? `error: ${err.message}\n${usage}` : `error: ${err.message}`);
     process.exit(2);
   }
 }

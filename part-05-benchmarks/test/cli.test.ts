@@ -17,7 +17,7 @@ describe('command line', () => {
   it('--help prints the usage on stdout and exits 0', async () => {
     const proc = run(['--help']);
     expect(await proc.exit).toEqual({ code: 0, signal: null });
-    expect(proc.stdout()).toMatch(/^usage: main\.ts /);
+    expect(proc.stdout()).toMatch(/^usage: main\.ts --config FILE \[--listen HOST:PORT\] \[--workers N\]$/m);
   });
 
   it.each([
@@ -115,6 +115,18 @@ describe('command line', () => {
     expect((await proc.exit).code).toBe(2);
     expect(proc.stderr()).toMatch(message);
     expect(proc.stdout()).toBe('');
+  });
+
+  it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2', async () => {
+    const log = '/nonexistent/dir/x.log';
+    const file = join(dir, 'bad-log.json');
+    writeFileSync(file, JSON.stringify({ ...good, accessLog: log }));
+    for (const [args, field] of [[['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:80', '--access-log', log], '--access-log'], [['--config', file], `config ${file}: accessLog`]] as const) {
+      const proc = run([...args]);
+      expect((await proc.exit).code).toBe(2);
+      expect(proc.stderr()).toBe(`error: ${field}: cannot open ${log} for appending: ENOENT: no such file or directory\n`);
+      expect(proc.stdout()).toBe('');
+    }
   });
 
   it('starts from the example config shipped with the part (with --listen overriding its port)', async () => {
@@ -217,6 +229,11 @@ describe('command line', () => {
     writeFileSync(file, '{ "listen": "127.0.0.1:0", "backends": [{ "address": "nope" }] }');
     proc.child.kill('SIGHUP');
     await waitForOutput(proc, /reload rejected, keeping the old configuration: config .*backends\[0\]\.address: expected HOST:PORT/);
+    expect((await request(port)).body.toString()).toBe('new');
+    // An access log that cannot be opened is a bad config like any other.
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', backends: [{ address: `127.0.0.1:${old.port}` }], accessLog: '/nonexistent/dir/x.log' }));
+    proc.child.kill('SIGHUP');
+    await waitForOutput(proc, /reload rejected, keeping the old configuration: config .*accessLog: cannot open \/nonexistent\/dir\/x\.log for appending: ENOENT/);
     expect((await request(port)).body.toString()).toBe('new');
 
     proc.child.kill('SIGTERM');
