@@ -9,6 +9,8 @@ export { ConfigError } from './config-checks.ts';
 
 export interface BackendConfig {
   address: Address;
+  /** What the operator calls it (HAProxy's `server NAME ADDR`): shown in /status.json and /metrics, never sent to it. */
+  name?: string;
   weight: number;
   /** Failures within failTimeoutMs that mark the backend down (0: never, as in nginx). */
   maxFails: number;
@@ -199,7 +201,12 @@ export function accessLogTarget(raw: unknown, path: string): string {
 function backendList(raw: unknown, path: string): BackendConfig[] {
   if (!Array.isArray(raw)) throw new ConfigError(path, `must be a list of backends, got ${show(raw)}`);
   if (raw.length === 0) throw new ConfigError(path, 'must name at least one backend');
-  return raw.map((entry, i) => backend(entry, `${path}[${i}]`));
+  const backends = raw.map((entry, i) => backend(entry, `${path}[${i}]`));
+  backends.forEach(({ name }, i) => {
+    const first = backends.findIndex((other) => other.name === name);
+    if (name !== undefined && first < i) throw new ConfigError(`${path}[${i}].name`, `${show(name)} is already the name of ${path}[${first}]`);
+  });
+  return backends;
 }
 
 function upstream(raw: unknown, path: string, defaultStrategy: StrategyName): UpstreamConfig {
@@ -255,9 +262,13 @@ function limits(raw: unknown, path: string): HeadLimits {
 
 function backend(raw: unknown, path: string): BackendConfig {
   const entry = object(raw, path);
-  onlyKeys(entry, path, ['address', 'weight', 'maxFails', 'failTimeoutMs']);
+  onlyKeys(entry, path, ['address', 'name', 'weight', 'maxFails', 'failTimeoutMs']);
+  if (entry.name !== undefined && (typeof entry.name !== 'string' || !/^[\x21-\x7e]+$/.test(entry.name))) {
+    throw new ConfigError(`${path}.name`, `must be a non-empty name of visible characters, no spaces (like "www-1"), got ${show(entry.name)}`);
+  }
   return {
     address: address(entry.address, `${path}.address`),
+    ...(entry.name !== undefined && { name: entry.name as string }),
     weight: positiveInteger(entry.weight ?? DEFAULTS.weight, `${path}.weight`),
     maxFails: integer(entry.maxFails ?? DEFAULTS.maxFails, `${path}.maxFails`, 0),
     failTimeoutMs: positiveInteger(entry.failTimeoutMs ?? DEFAULTS.failTimeoutMs, `${path}.failTimeoutMs`),

@@ -11,7 +11,8 @@ export type PassiveState = 'up' | 'down' | 'probation';
 
 export class Backend implements Candidate {
   readonly address: Address;
-  readonly name: string;
+  /** The address as text: its identity in logs and metrics, and the Host for a request that has none. Never the configured name. */
+  readonly hostPort: string;
   readonly weight: number;
   active = 0;
   passive: PassiveState = 'up';
@@ -28,7 +29,7 @@ export class Backend implements Candidate {
 
   constructor(readonly config: BackendConfig) {
     this.address = config.address;
-    this.name = formatAddress(config.address);
+    this.hostPort = formatAddress(config.address);
     this.weight = config.weight;
   }
 
@@ -54,7 +55,7 @@ export class Backend implements Candidate {
     if (this.passive !== 'probation') return undefined;
     this.passive = 'up';
     this.note('trial request succeeded');
-    return `backend ${this.name} is up again: trial request succeeded`;
+    return `backend ${this.hostPort} is up again: trial request succeeded`;
   }
 
   /** Whether new requests may go here; moves down -> probation once fail_timeout is over. */
@@ -62,7 +63,7 @@ export class Backend implements Candidate {
     if (this.passive === 'down' && now >= this.downUntil) {
       this.passive = 'probation';
       this.note('fail timeout over: the next request is its trial');
-      log(`backend ${this.name} fail timeout over: trying it again`);
+      log(`backend ${this.hostPort} fail timeout over: trying it again`);
     }
     return this.passive !== 'down' && !this.failedChecks;
   }
@@ -72,6 +73,11 @@ export class Backend implements Candidate {
     this.passive = 'up';
     this.fails = 0;
     this.note('every backend was down: all marked up again for quick recovery');
+  }
+
+  /** @deprecated the old name of hostPort, until exchange.ts, request-record.ts and health-check.ts use hostPort. */
+  get name(): string {
+    return this.hostPort;
   }
 
   /** Active health checks have taken it out (failed) or brought it back. */
@@ -95,7 +101,7 @@ export class Backend implements Candidate {
     this.downUntil = now + this.config.failTimeoutMs;
     this.fails = 0;
     this.note(why);
-    return `backend ${this.name} marked down for ${this.config.failTimeoutMs} ms: ${why}`;
+    return `backend ${this.hostPort} marked down for ${this.config.failTimeoutMs} ms: ${why}`;
   }
 }
 
@@ -134,7 +140,7 @@ export class Pool {
     const down = this.backends.filter((backend) => backend.passive !== 'up');
     if (down.length === 0) return; // out because of active checks: those decide for themselves
     for (const backend of down) backend.revive();
-    this.log(`every backend was down: ${down.map((b) => b.name).join(', ')} marked up again for quick recovery`);
+    this.log(`every backend was down: ${down.map((b) => b.hostPort).join(', ')} marked up again for quick recovery`);
   }
 
   private report(line: string | undefined): void {

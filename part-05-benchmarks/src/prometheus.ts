@@ -26,7 +26,10 @@ export function prometheusText(status: ProxyStatus): string {
   metric('lb_responses_total', 'counter', 'Responses sent to clients, by status class.', CLASSES.map((k, i) => [`{class="${k}"}`, status.requests.responses[i]!]));
   metric('lb_access_log_dropped_total', 'counter', 'Access log lines dropped because the log could not keep up.', [['', status.accessLogDropped]]);
 
-  const rows = status.upstreams.flatMap((u) => u.backends.map((b) => ({ b, labels: `upstream="${escape(u.name)}",backend="${escape(b.name)}"` })));
+  const rows = status.upstreams.flatMap((u) => u.backends.map((b) => {
+    const name = b.name === undefined ? '' : `,name="${escape(b.name)}"`;
+    return { b, labels: `upstream="${escape(u.name)}",backend="${escape(b.address)}"${name}` };
+  }));
   metric('lb_backend_up', 'gauge', '1 when the backend takes new requests.', rows.map(({ b, labels }) => [`{${labels}}`, b.state === 'down' || b.state === 'checking' ? 0 : 1]));
   metric('lb_backend_state', 'gauge', 'The backend state, one series per state (1 for the current one).', rows.flatMap(({ b, labels }) =>
     STATES.map((s): [string, number] => [`{${labels},state="${s}"}`, b.state === s ? 1 : 0])));

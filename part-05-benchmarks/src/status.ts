@@ -8,7 +8,10 @@ import type { Backend } from './pool.ts';
 export type BackendState = 'up' | 'down' | 'probation' | 'checking';
 
 export interface BackendStatus {
-  name: string;
+  /** HOST:PORT, the backend's identity (rows of several workers are merged by it). */
+  address: string;
+  /** The name given in the config, if any. */
+  name?: string;
   state: BackendState;
   /** Why it is in that state, and since when (ms since the epoch). */
   reason: string;
@@ -55,7 +58,8 @@ export interface ProxyStatus {
 export function backendStatus(b: Backend, idleConnections: number, now: number): BackendStatus {
   const recentMs = b.metrics.recent(now);
   return {
-    name: b.name,
+    address: b.hostPort,
+    ...(b.config.name !== undefined && { name: b.config.name }),
     state: b.state,
     reason: b.reason,
     since: b.since,
@@ -94,7 +98,7 @@ export function mergeStatuses(parts: ProxyStatus[]): ProxyStatus {
         continue;
       }
       for (const backend of upstream.backends) {
-        const b = into.backends.find((x) => x.name === backend.name);
+        const b = into.backends.find((x) => x.address === backend.address);
         if (!b) into.backends.push(structuredClone(backend));
         else mergeBackend(b, backend);
       }

@@ -52,7 +52,7 @@ describe('status', () => {
     const [upstream] = status.upstreams;
     expect(upstream!.name).toBe('default');
     expect(upstream!.strategy).toBe('round-robin');
-    const byName = new Map(upstream!.backends.map((backend) => [backend.name, backend]));
+    const byName = new Map(upstream!.backends.map((backend) => [backend.address, backend]));
     expect(byName.get(a)!.requests + byName.get(b)!.requests).toBe(5);
     expect(byName.get(b)!.responses[3]).toBe(1); // the 404
     expect(status.requests.responses).toEqual([0, 4, 0, 1, 0]);
@@ -86,7 +86,7 @@ describe('status', () => {
 
     for (let i = 0; i < 2; i++) expect((await request(port)).status).toBe(200); // retried on a
 
-    const down = (await statusJson(adminPort)).upstreams[0]!.backends.find((backend) => backend.name === b)!;
+    const down = (await statusJson(adminPort)).upstreams[0]!.backends.find((backend) => backend.address === b)!;
     expect(down.state).toBe('down');
     expect(down.reason).toMatch(/1 failure\(s\) within 10000 ms \(last: connect ECONNREFUSED/);
     expect(down.since).toBeGreaterThanOrEqual(before);
@@ -119,6 +119,24 @@ describe('status', () => {
     partial.destroy();
   });
 
+  it('shows a backend\'s configured name beside its address, and never sends the name as Host', async () => {
+    const a = await fx.backend(namedBackend('a', (req, res) => res.end(`host ${req.headers.host}`)));
+    const b = await fx.backend(namedBackend('b'));
+    const { port, proxy } = await fx.proxy({ backends: [{ address: a, name: 'www-1' }, { address: b }] }); // round-robin: a first
+    const adminPort = await adminFor(() => proxy.status());
+    // HTTP/1.0 allows no Host; the proxy sends one to the backend: its address, not its name.
+    expect(await raw(port, 'GET / HTTP/1.0\r\n\r\n')).toMatch(new RegExp(`\r\n\r\nhost ${a.replace(/\./g, '\\.')}$`));
+
+    const [named, unnamed] = (await statusJson(adminPort)).upstreams[0]!.backends;
+    expect(named).toMatchObject({ address: a, name: 'www-1', requests: 1 });
+    expect(unnamed!.address).toBe(b);
+    expect(unnamed).not.toHaveProperty('name');
+    const metrics = (await request(adminPort, { path: '/metrics' })).body.toString();
+    expect(metrics).toContain(`lb_backend_requests_total{upstream="default",backend="${a}",name="www-1"} 1\n`);
+    expect(metrics).toContain(`lb_backend_requests_total{upstream="default",backend="${b}"} 0\n`);
+    checkExposition(metrics);
+  });
+
   it('adds up every worker\'s numbers and shows the worst health state with its reason', () => {
     const part = (requests: number, state: 'up' | 'down'): ProxyStatus => ({
       uptimeSeconds: 3, workers: 1, generation: 1,
@@ -126,7 +144,7 @@ describe('status', () => {
       requests: { total: requests, perSecond: requests, responses: [0, requests, 0, 0, 0] },
       accessLogDropped: 0,
       upstreams: [{ name: 'default', strategy: 'round-robin', backends: [{
-        name: 'x', state, reason: state, since: 1, active: 1, requests, failures: state === 'down' ? 1 : 0,
+        address: 'x', state, reason: state, since: 1, active: 1, requests, failures: state === 'down' ? 1 : 0,
         responses: [0, requests, 0, 0, 0], idleConnections: 2, recentMs: [requests], p50Ms: requests, p99Ms: requests,
         histogram: { buckets: [requests], sum: requests, count: requests },
       }] }],
