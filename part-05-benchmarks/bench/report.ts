@@ -100,20 +100,24 @@ export function writeReport(results: Results, markdownPath: string): string {
     : `${s.runs} measured run(s) of ${s.duration} s per target and scenario, after a 1 s warm-up, interleaved across targets. `;
   md += 'req/s is the median (min-max); latencies are medians of the runs; errors are summed. ';
   md += 'Proxy CPU is user+system time of the proxy\'s processes (from /proc) per request served, and the two apart (user: JavaScript; system: the kernel). ';
-  md += 'Generator CPU above ~90% means the load generator, not the proxy, was the limit (marked *).\n';
+  md += 'Generator CPU above ~90% means the load generator, not the proxy, was the limit (marked *). ';
+  md += 'CPU × floor is proxy CPU per request against the HTTP floor\'s (`bench/http-floor.ts`, a minimal keep-alive proxy that is not a product): req/s depends on who wins the two cores, CPU per request much less.\n';
   let text = '';
   let svg = '';
   for (const entry of results.scenarios) {
     const table = rows(entry);
     const direct = table.find((r) => r.target === 'direct');
     const nginx = table.find((r) => r.target === 'nginx');
+    const floor = table.find((r) => r.target === 'http floor');
     md += `\n## ${entry.scenario.name}\n\n${entry.scenario.connections} connections, \`GET ${entry.scenario.path}\`, generator: ${table[0]?.generator}.\n\n`;
-    md += '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | user/system µs | generator CPU | × direct | × nginx |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+    md += '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | user/system µs | generator CPU | × direct | × nginx | CPU × floor |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
     text += `\n${entry.scenario.name}\n`;
     for (const r of table) {
       const bound = r.generatorCpu > 90 ? '*' : '';
       const ratio = (base: Row | undefined) => (base && base.rps > 0 ? (r.rps / base.rps).toFixed(2) : '-');
-      md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.split} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} |\n`;
+      // CPU per request against the HTTP floor's: the figure that does not depend on who won the cores.
+      const cpu = floor?.micros && r.micros !== undefined ? (r.micros / floor.micros).toFixed(2) : '-';
+      md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.split} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} | ${cpu} |\n`;
       text += `  ${r.target.padEnd(11)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req (${r.split.padStart(7)})  gen ${r.generatorCpu.toFixed(0)}%${bound}\n`;
     }
     if (entry.scenario.headline) svg = chart(entry.scenario.name, table);

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts';
-import { DIRECT, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
+import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const USAGE = `usage: npm run bench -- [options]
-  --part N         one part (1-5), with the baselines; every part folder's \`npm run bench\` does this
+  --part N         one part (1-5), with the baselines (part 5 also beside both floors: part 2's pump
+                   and the HTTP floor); every part folder's \`npm run bench\` does this
   --scenario KEY   one scenario: small, 64k, close, c1000, killed
   --quick          about a second per run, one run, no warm-up
   --runs N         measured runs per target and scenario (default 3)
@@ -77,14 +78,17 @@ if (scenarios.length === 0) {
 const nginx = nginxTarget();
 const haproxy = haproxyTarget();
 const systemProxies = [...(nginx ? [nginx] : []), ...(haproxy ? [haproxy] : [])];
-let targets: Target[] = [DIRECT, ...PARTS, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
+// The two floors stand next to each other: part 2's pump for TCP, the HTTP floor for HTTP.
+let targets: Target[] = [DIRECT, ...PARTS.slice(0, 2), HTTP_FLOOR, ...PARTS.slice(2), HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
 if (values.part !== undefined) {
   const wanted = PARTS.find((t) => t.name === `part ${Number(values.part)}`);
   if (!wanted) {
     console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
     process.exit(2);
   }
-  targets = [DIRECT, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
+  // Part 5 is always measured beside both floors.
+  const floors = wanted === PARTS[4] ? [PARTS[1]!, HTTP_FLOOR] : [];
+  targets = [DIRECT, ...floors, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
 if (values.workers !== undefined) {

@@ -61,6 +61,13 @@ export const HTTP_PROXY: Target = {
   launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-proxy-baseline.ts'), ...backends]),
 };
 
+/** The HTTP floor: a minimal keep-alive HTTP proxy, to HTTP what part 2's pump is to TCP (not a product). */
+export const HTTP_FLOOR: Target = {
+  name: 'http floor',
+  pool: true,
+  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-floor.ts'), ...backends]),
+};
+
 export const UNDICI_PROXY: Target = {
   name: 'undici',
   pool: true,
