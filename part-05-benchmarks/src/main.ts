@@ -9,6 +9,7 @@ import { startAdmin } from './admin.ts';
 import { mergeStatuses, type ProxyStatus } from './status.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+const SHUTTING_DOWN = 'shutting down: no new clients, finishing open connections';
 
 function readConfig(): ProxyConfig {
   if (process.argv.slice(2).includes('--help')) {
@@ -28,9 +29,11 @@ function readConfig(): ProxyConfig {
 async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   const proxy = await startProxy(config);
 
+  let closing: Promise<number> | undefined;
   const shutdown = async () => {
-    const closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
-    console.error('shutting down: no new clients, finishing open connections');
+    if (closing) return; // Ctrl-C reaches a worker twice: from the terminal, then from the primary
+    closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
+    if (announce) console.error(SHUTTING_DOWN); // with workers, the primary says it once
     await closing;
     process.exit(0);
   };
@@ -152,8 +155,13 @@ function supervise(config: ProxyConfig): void {
     if (workers.length === 0) process.exit(exitCode);
     for (const worker of workers) worker?.process.kill('SIGTERM');
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const shutdown = () => {
+    if (stopping) return;
+    console.error(SHUTTING_DOWN);
+    stop();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });

@@ -151,7 +151,20 @@ describe('command line', () => {
 
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
-    expect(proc.stderr().match(/shutting down/g)).toHaveLength(2); // one line per worker
+    expect(proc.stderr().match(/shutting down/g)).toHaveLength(1); // the primary speaks for the workers
+  });
+
+  it('--workers 2: Ctrl-C (SIGINT to every process of the group) says "shutting down" once and exits 0', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2']);
+    await listeningPort(proc);
+    const primary = Number((await waitForOutput(proc, /^pid (\d+):/m))[1]);
+    const workers = readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(workers).toHaveLength(2);
+    for (const pid of [primary, ...workers]) process.kill(pid, 'SIGINT'); // as a terminal does
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+    expect(proc.stderr().match(/shutting down/g)).toHaveLength(1);
   });
 
   it.each([1, 2])('a busy port stops the whole process with one error line and exit 2 (--workers %i)', async (workers) => {
