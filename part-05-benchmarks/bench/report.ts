@@ -32,7 +32,15 @@ export interface Measurement {
 
 export interface Results {
   machine: Record<string, string | number>;
-  settings: { command: string; runs: number; duration: number; quick: boolean; wrk: boolean };
+  settings: {
+    command: string;
+    runs: number;
+    duration: number;
+    quick: boolean;
+    wrk: boolean;
+    /** Other commits measured in the same run (--at), as labelled in the tables. */
+    builds?: Array<{ label: string; commit: string; subject: string }>;
+  };
   scenarios: Array<{ scenario: Scenario; targets: Array<{ target: string; runs: Measurement[] }> }>;
 }
 
@@ -98,6 +106,7 @@ export function writeReport(results: Results, markdownPath: string): string {
   md += s.quick
     ? `--quick: ${s.runs} run of ${s.duration} s per target and scenario, no warm-up: cold figures, not comparable with a full run's. `
     : `${s.runs} measured run(s) of ${s.duration} s per target and scenario, after a 1 s warm-up, interleaved across targets. `;
+  for (const b of s.builds ?? []) md += `\`${b.label}\` is part 5 at commit ${b.commit} ("${b.subject}"). `;
   md += 'req/s is the median (min-max); latencies are medians of the runs; errors are summed. ';
   md += 'Proxy CPU is user+system time of the proxy\'s processes (from /proc) per request served, and the two apart (user: JavaScript; system: the kernel). ';
   md += 'Generator CPU above ~90% means the load generator, not the proxy, was the limit (marked *). ';

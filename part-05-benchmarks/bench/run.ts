@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts';
 import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
+import { checkout, type Build } from './builds.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -20,6 +21,8 @@ const USAGE = `usage: npm run bench -- [options]
   --runs N         measured runs per target and scenario (default 3)
   --duration S     seconds per run (default 5)
   --before DIR     also measure the proxy in DIR/src/main.ts as "before" (a tuning step's baseline)
+  --at COMMIT      also measure part 5 as it was at COMMIT (checked out into a temporary
+                   worktree, labelled @HASH); give it as often as needed
   --workers N      also measure part 5 with --workers N
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
@@ -35,6 +38,7 @@ try {
       part: { type: 'string' },
       scenario: { type: 'string' },
       before: { type: 'string' },
+      at: { type: 'string', multiple: true },
       workers: { type: 'string' },
       admin: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
@@ -91,6 +95,19 @@ if (values.part !== undefined) {
   targets = [DIRECT, ...floors, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
+const builds: Build[] = [];
+process.on('exit', () => builds.forEach((b) => b.remove()));
+for (const commit of values.at ?? []) {
+  try {
+    builds.push(checkout(ROOT, commit));
+  } catch (err) {
+    console.error(`error: --at ${commit}: ${((err as { stderr?: string }).stderr ?? String(err)).trim()}`);
+    process.exit(2);
+  }
+}
+const partFive = targets.findIndex((t) => t.name === 'part 5');
+targets.splice(partFive === -1 ? 1 : partFive, 0, ...builds.map((b) => proxyIn(b.label, b.folder)));
+for (const b of builds) console.log(`${b.label}: ${b.subject}`);
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));
@@ -114,7 +131,11 @@ const addresses = backends.map((b) => `127.0.0.1:${b.port}`);
 
 const flags = process.argv.slice(2).join(' ');
 const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
-const results: Results = { machine: machine(), settings: { command, runs, duration, quick, wrk: Boolean(wrk) }, scenarios: [] };
+const results: Results = {
+  machine: machine(),
+  settings: { command, runs, duration, quick, wrk: Boolean(wrk), builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })) },
+  scenarios: [],
+};
 try {
   for (const [s, scenario] of scenarios.entries()) {
     const here = targets.filter((t) => !scenario.killBackend || t.pool);
