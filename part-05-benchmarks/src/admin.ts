@@ -38,7 +38,7 @@ export async function startAdmin(address: Address, status: () => Promise<ProxySt
     if (path === '/') return send(200, 'text/html; charset=utf-8', PAGE);
     if (path !== '/status.json' && path !== '/metrics') return send(404, 'text/plain', 'not found: try /, /status.json or /metrics\n');
     status().then(
-      (s) => (path === '/metrics' ? send(200, 'text/plain; version=0.0.4', prometheusText(s)) : send(200, 'application/json', JSON.stringify(s))),
+      (s) => (path === '/metrics' ? send(200, 'text/plain; version=0.0.4; charset=utf-8', prometheusText(s)) : send(200, 'application/json', JSON.stringify(s))),
       (err: Error) => send(503, 'text/plain', `status unavailable: ${err.message}\n`),
     );
   });

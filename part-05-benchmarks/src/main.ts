@@ -1,12 +1,13 @@
 // Entry point: flags in, "listening on HOST:PORT" out, clean exit on SIGTERM/SIGINT, config
 // reload on SIGHUP. With --workers N, a primary process forks N workers that share the port.
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { parseFlags, UsageError, usage } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress } from './address.ts';
 import type { ProxyConfig } from './config.ts';
 import { startAdmin } from './admin.ts';
-import { mergeStatuses, type ProxyStatus } from './status.ts';
+import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './status.ts';
+import { processStatus } from './metrics.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const SHUTTING_DOWN = 'shutting down: no new clients, finishing open connections';
@@ -28,6 +29,7 @@ function readConfig(): ProxyConfig {
 /** One proxy in this process (a worker, or the only process). */
 async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   const proxy = await startProxy(config);
+  const status = (): ProxyStatus => ({ ...proxy.status(), processes: [processStatus()] });
 
   let closing: Promise<number> | undefined;
   const shutdown = async () => {
@@ -53,12 +55,12 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
   if (announce) {
     console.log(`listening on ${formatAddress(proxy.address)}`);
-    if (config.admin) await announceAdmin(config, async () => proxy.status());
+    if (config.admin) await announceAdmin(config, async () => status());
     announcePid();
   } else {
     // The primary asks each worker for its numbers and adds them up.
     process.on('message', (message: { statusRequest?: number }) => {
-      if (message.statusRequest !== undefined) process.send!({ statusReply: message.statusRequest, status: proxy.status() });
+      if (message.statusRequest !== undefined) process.send!({ statusReply: message.statusRequest, status: status() });
     });
     process.send!({ listening: proxy.address });
   }
@@ -70,28 +72,60 @@ async function announceAdmin(config: ProxyConfig, status: () => Promise<ProxySta
   console.log(`status on http://${formatAddress(admin.address)}/`);
 }
 
-/** The whole proxy's status: every worker's, gathered over IPC and merged (workers that do not answer in time are left out). */
-function workersStatus(): Promise<ProxyStatus> {
-  const id = nextRequest++;
-  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && w.isConnected());
-  return new Promise((resolve, reject) => {
-    const replies: ProxyStatus[] = [];
-    const done = () => {
-      clearTimeout(timer);
-      cluster.off('message', onMessage);
-      if (replies.length === 0) reject(new Error('no worker answered'));
-      else resolve(mergeStatuses(replies));
-    };
-    const onMessage = (_worker: unknown, message: { statusReply?: number; status?: ProxyStatus }) => {
-      if (message.statusReply === id && message.status) replies.push(message.status);
-      if (replies.length === workers.length) done();
-    };
-    const timer = setTimeout(done, 1000);
-    cluster.on('message', onMessage);
-    for (const worker of workers) worker!.send({ statusRequest: id });
-  });
+/**
+ * The whole proxy's status, for the primary: every worker's, gathered over IPC and merged. Workers
+ * that died or are slow to answer still count what they had counted, so that no total goes down.
+ */
+class WorkerStatuses {
+  /** Each worker's place, 1..N, by cluster id: a replacement takes over the place of the one that died. */
+  readonly places = new Map<number, number>();
+  private readonly last = new Map<number, ProxyStatus>();
+  private readonly retired = new RetiredCounters();
+  private nextRequest = 0;
+
+  /** Keeps a dead worker's counters; returns the place its replacement takes. */
+  died(id: number): number | undefined {
+    const last = this.last.get(id);
+    if (last) this.retired.keep(last);
+    this.last.delete(id);
+    const place = this.places.get(id);
+    this.places.delete(id);
+    return place;
+  }
+
+  gather(): Promise<ProxyStatus> {
+    const id = this.nextRequest++;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    return new Promise((resolve, reject) => {
+      const replies = new Map<number, ProxyStatus>();
+      const done = () => {
+        clearTimeout(timer);
+        cluster.off('message', onMessage);
+        if (replies.size === 0) return reject(new Error('no worker answered'));
+        const merged = mergeStatuses([...replies.values()]);
+        for (const worker of workers) {
+          const last = this.last.get(worker.id);
+          if (!replies.has(worker.id) && last) addCountersOf(merged, last);
+        }
+        this.retired.addTo(merged);
+        const byPlace = (merged.processes ?? []).sort((a, b) => Number(a.worker) - Number(b.worker));
+        merged.processes = [{ worker: 'primary', ...processStatus() }, ...byPlace];
+        resolve(merged);
+      };
+      const onMessage = (worker: Worker, message: { statusReply?: number; status?: ProxyStatus }) => {
+        if (message.statusReply !== id || !message.status) return;
+        const place = String(this.places.get(worker.id));
+        const status = { ...message.status, processes: message.status.processes?.map((p) => ({ ...p, worker: place })) };
+        replies.set(worker.id, status);
+        this.last.set(worker.id, status);
+        if (replies.size === workers.length) done();
+      };
+      const timer = setTimeout(done, 1000);
+      cluster.on('message', onMessage);
+      for (const worker of workers) worker.send({ statusRequest: id });
+    });
+  }
 }
-let nextRequest = 0;
 
 // A worker that keeps dying is restarted after a delay that doubles each time (as systemd's
 // RestartSec with a backoff), and the count starts again once a worker has stayed up a while.
@@ -110,8 +144,9 @@ function supervise(config: ProxyConfig): void {
   let exitCode = 0;
   let deaths = 0;
   let lastDeath = 0;
-  const fork = () => cluster.fork();
-  for (let i = 0; i < config.workers; i++) fork();
+  const statuses = new WorkerStatuses();
+  const fork = (place: number) => statuses.places.set(cluster.fork().id, place);
+  for (let place = 1; place <= config.workers; place++) fork(place);
   cluster.on('message', (worker, message: WorkerMessage) => {
     if (message.startFailed !== undefined) return failedToStart(message.startFailed);
     if (!message.listening) return;
@@ -121,13 +156,14 @@ function supervise(config: ProxyConfig): void {
     if (listening.size < config.workers) return;
     ready = true;
     console.log(`listening on ${formatAddress(message.listening)}`);
-    const announced = config.admin ? announceAdmin(config, workersStatus) : Promise.resolve();
+    const announced = config.admin ? announceAdmin(config, () => statuses.gather()) : Promise.resolve();
     announced.then(announcePid, (err: Error) => {
       console.error(`error: admin listener: ${err.message}`);
       stop();
     });
   });
   cluster.on('exit', (worker, code, signal) => {
+    const place = statuses.died(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
       return;
@@ -140,7 +176,7 @@ function supervise(config: ProxyConfig): void {
     lastDeath = now;
     const delay = Math.min(RESTART_FIRST_DELAY_MS * 2 ** (deaths - 1), RESTART_MAX_DELAY_MS);
     console.error(`worker ${worker.process.pid} died (${signal ?? code}); starting another in ${delay} ms`);
-    setTimeout(() => stopping || fork(), delay);
+    setTimeout(() => stopping || fork(place ?? 0), delay);
   });
   // The worker has printed nothing: its error is said here, once, for the whole process.
   const failedToStart = (reason: string) => {

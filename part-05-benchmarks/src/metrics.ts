@@ -1,6 +1,8 @@
 // What the proxy counts while it works, for the status page, /status.json and /metrics.
 // Counting is a few integer increments per request; everything else (percentiles, rates,
 // connection states) is worked out only when someone asks.
+import { readdirSync, readFileSync } from 'node:fs';
+import type { ProcessStatus } from './status.ts';
 
 /** Upper bounds of the latency histogram, in seconds (Prometheus' `le` labels). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -74,5 +76,31 @@ export class RateMeter {
     const first = this.samples[0]!;
     const last = this.samples.at(-1)!;
     return last.at > first.at ? ((last.count - first.count) * 1000) / (last.at - first.at) : 0;
+  }
+}
+
+// Worked out once: computed at each call it would wobble by a millisecond.
+const START_TIME_SECONDS = Math.round(Date.now() - process.uptime() * 1000) / 1000;
+
+/** This process's own figures, as the Prometheus client reports them. */
+export function processStatus(): ProcessStatus {
+  const cpu = process.cpuUsage();
+  return {
+    pid: process.pid,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    residentBytes: process.memoryUsage.rss(),
+    startTimeSeconds: START_TIME_SECONDS,
+    ...descriptors(),
+  };
+}
+
+/** Open descriptors and the limit on them (`ulimit -n`), from Linux's /proc; null elsewhere. */
+function descriptors(): { openFds: number | null; maxFds: number | null } {
+  try {
+    const openFds = readdirSync('/proc/self/fd').length - 1; // less the one that reading the folder opened
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return { openFds, maxFds: limit ? Number(limit[1]) : null };
+  } catch {
+    return { openFds: null, maxFds: null };
   }
 }

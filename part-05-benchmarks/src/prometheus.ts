@@ -1,6 +1,6 @@
 // /metrics: the status document in Prometheus' text exposition format (version 0.0.4).
 import { LATENCY_BUCKETS } from './metrics.ts';
-import type { ProxyStatus } from './status.ts';
+import type { ProcessStatus, ProxyStatus } from './status.ts';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 const STATES = ['up', 'down', 'probation', 'checking'];
@@ -8,6 +8,7 @@ const STATES = ['up', 'down', 'probation', 'checking'];
 export function prometheusText(status: ProxyStatus): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[string, number]>) => {
+    if (samples.length === 0) return;
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
   };
@@ -48,6 +49,18 @@ export function prometheusText(status: ProxyStatus): string {
     samples.push([`_bucket{${labels},le="+Inf"}`, b.histogram.count], [`_sum{${labels}}`, b.histogram.sum], [`_count{${labels}}`, b.histogram.count]);
     return samples;
   }));
+
+  // One series per process, labelled by worker when there are several (as the Prometheus client names them).
+  const processes = (figure: (p: ProcessStatus) => number | null) =>
+    (status.processes ?? []).flatMap((p): Array<[string, number]> => {
+      const value = figure(p);
+      return value === null ? [] : [[p.worker === undefined ? '' : `{worker="${escape(p.worker)}"}`, value]];
+    });
+  metric('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', processes((p) => p.cpuSeconds));
+  metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', processes((p) => p.residentBytes));
+  metric('process_open_fds', 'gauge', 'Number of open file descriptors.', processes((p) => p.openFds));
+  metric('process_max_fds', 'gauge', 'Maximum number of open file descriptors.', processes((p) => p.maxFds));
+  metric('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', processes((p) => p.startTimeSeconds));
   return `${out.join('\n')}\n`;
 }
 

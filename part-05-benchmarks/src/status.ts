@@ -50,8 +50,24 @@ export interface ProxyStatus {
   /** Access log lines dropped because the file or pipe could not keep up. */
   accessLogDropped: number;
   upstreams: UpstreamStatus[];
+  /** Each process's own figures (process_* in /metrics): one, or the primary and every worker. */
+  processes?: ProcessStatus[];
   /** Demo backends the page may stop, start, slow down or break (the lab in `npm start`). */
   lab?: Array<{ backend: string; label: string; mode: string }>;
+}
+
+/** One process's figures, under the Prometheus client's names (process_cpu_seconds_total, ...). */
+export interface ProcessStatus {
+  /** "primary", or the worker's place (1..N, which a replacement takes over); absent with one process. */
+  worker?: string;
+  pid: number;
+  cpuSeconds: number;
+  residentBytes: number;
+  /** Open file descriptors and their limit; null where there is no /proc. */
+  openFds: number | null;
+  maxFds: number | null;
+  /** When the process started, in seconds since the epoch. */
+  startTimeSeconds: number;
 }
 
 /** One backend's row, as this process sees it; `now` is performance.now(). */
@@ -86,11 +102,10 @@ export function mergeStatuses(parts: ProxyStatus[]): ProxyStatus {
   for (const part of rest) {
     merged.uptimeSeconds = Math.max(merged.uptimeSeconds, part.uptimeSeconds);
     merged.generation = Math.max(merged.generation, part.generation);
-    for (const key of Object.keys(merged.connections) as Array<keyof ProxyStatus['connections']>) merged.connections[key] += part.connections[key];
-    merged.requests.total += part.requests.total;
+    for (const key of ['active', 'reading', 'writing', 'waiting'] as const) merged.connections[key] += part.connections[key];
     merged.requests.perSecond += part.requests.perSecond;
-    merged.requests.responses = sum(merged.requests.responses, part.requests.responses);
-    merged.accessLogDropped += part.accessLogDropped;
+    addCounters(merged, part);
+    merged.processes = [...(merged.processes ?? []), ...(part.processes ?? [])];
     for (const upstream of part.upstreams) {
       const into = merged.upstreams.find((u) => u.name === upstream.name);
       if (!into) {
@@ -116,14 +131,9 @@ export function mergeStatuses(parts: ProxyStatus[]): ProxyStatus {
 /** Counters add up. Each worker judges health on its own: the worst state shows, and says how many. */
 function mergeBackend(into: BackendStatus, other: BackendStatus): void {
   into.active += other.active;
-  into.requests += other.requests;
-  into.failures += other.failures;
-  into.responses = sum(into.responses, other.responses);
   into.idleConnections += other.idleConnections;
   into.recentMs = into.recentMs.concat(other.recentMs);
-  into.histogram.buckets = sum(into.histogram.buckets, other.histogram.buckets);
-  into.histogram.sum += other.histogram.sum;
-  into.histogram.count += other.histogram.count;
+  addBackendCounters(into, other);
   if (STATE_RANK[other.state] > STATE_RANK[into.state]) {
     into.state = other.state;
     into.reason = other.reason;
@@ -132,3 +142,51 @@ function mergeBackend(into: BackendStatus, other: BackendStatus): void {
 }
 
 const STATE_RANK: Record<BackendState, number> = { up: 0, probation: 1, checking: 2, down: 3 };
+
+/** The figures that only grow (Prometheus counters); gauges and health are left alone. */
+function addCounters(into: ProxyStatus, part: ProxyStatus): void {
+  into.connections.accepted += part.connections.accepted;
+  into.connections.handled += part.connections.handled;
+  into.requests.total += part.requests.total;
+  into.requests.responses = sum(into.requests.responses, part.requests.responses);
+  into.accessLogDropped += part.accessLogDropped;
+}
+
+function addBackendCounters(into: BackendStatus, other: BackendStatus): void {
+  into.requests += other.requests;
+  into.failures += other.failures;
+  into.responses = sum(into.responses, other.responses);
+  into.histogram.buckets = sum(into.histogram.buckets, other.histogram.buckets);
+  into.histogram.sum += other.histogram.sum;
+  into.histogram.count += other.histogram.count;
+}
+
+/** Adds one process's counters to a merged status, into the rows it has (a backend since removed is left out). */
+export function addCountersOf(merged: ProxyStatus, part: ProxyStatus): void {
+  addCounters(merged, part);
+  for (const upstream of part.upstreams) {
+    for (const backend of upstream.backends) {
+      const into = merged.upstreams.find((u) => u.name === upstream.name)?.backends.find((b) => b.address === backend.address);
+      if (into) addBackendCounters(into, backend);
+    }
+  }
+}
+
+/**
+ * What workers that have died had counted, kept by the primary and added to every later total:
+ * a total that went down would read as a restart to Prometheus, and its rate() would jump.
+ */
+export class RetiredCounters {
+  private kept: ProxyStatus | undefined;
+
+  /** A worker has died: keep the counters of the last status it gave. */
+  keep(last: ProxyStatus): void {
+    const counters: ProxyStatus = { ...structuredClone(last), processes: [] };
+    for (const upstream of counters.upstreams) for (const b of upstream.backends) b.recentMs = [];
+    this.kept = this.kept ? mergeStatuses([this.kept, counters]) : counters;
+  }
+
+  addTo(merged: ProxyStatus): void {
+    if (this.kept) addCountersOf(merged, this.kept);
+  }
+}

@@ -216,6 +216,64 @@ describe('command line', () => {
     const metrics = (await request(adminPort, { path: '/metrics' })).body.toString();
     expect(metrics).toContain('lb_workers 2\n');
     expect(metrics).toContain('lb_requests_total 20\n');
+    // One series per process: the primary, and each worker by its place.
+    for (const worker of ['primary', '1', '2']) {
+      expect(metrics).toMatch(new RegExp(`^process_open_fds\\{worker="${worker}"\\} [1-9]\\d*$`, 'm'));
+      expect(metrics).toMatch(new RegExp(`^process_cpu_seconds_total\\{worker="${worker}"\\} \\d`, 'm'));
+    }
+    expect(status.processes.map((p: { worker: string }) => p.worker)).toEqual(['primary', '1', '2']);
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('/metrics has the process_* series of the Prometheus client, read from the process itself', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const before = Date.now() / 1000;
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--admin', '127.0.0.1:0'], 512);
+    await listeningPort(proc);
+    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    const reply = await request(adminPort, { path: '/metrics' });
+    expect(reply.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(reply.body.toString())?.[1]);
+    expect(value('process_max_fds')).toBe(512); // the ulimit -n it was started under
+    expect(value('process_open_fds')).toBeGreaterThan(2);
+    expect(value('process_open_fds')).toBeLessThan(512);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(1e6);
+    expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(value('process_start_time_seconds')).toBeGreaterThan(before - 1);
+    expect(value('process_start_time_seconds')).toBeLessThan(Date.now() / 1000);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('counters never go down when a worker dies: the primary keeps what it had counted', async () => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2', '--admin', '127.0.0.1:0']);
+    const port = await listeningPort(proc);
+    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    const primary = Number((await waitForOutput(proc, /^pid (\d+):/m))[1]);
+    const counters = async () => {
+      const text = (await request(adminPort, { path: '/metrics' })).body.toString();
+      const value = (series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.slice(series.length + 1));
+      return [value('lb_requests_total'), value('lb_connections_accepted_total'), value(`lb_backend_requests_total{upstream="default",backend="127.0.0.1:${backendPort}"}`)];
+    };
+
+    await Promise.all(Array.from({ length: 10 }, () => request(port)));
+    expect(await counters()).toEqual([10, 10, 10]);
+    const [victim, sleeper] = readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    // A worker too slow to answer (stopped here) counts with the last numbers it gave.
+    process.kill(sleeper!, 'SIGSTOP');
+    expect(await counters()).toEqual([10, 10, 10]);
+    process.kill(sleeper!, 'SIGCONT');
+    process.kill(victim!, 'SIGKILL');
+    await waitForOutput(proc, new RegExp(`^worker ${victim} died`, 'm'));
+    expect(await counters()).toEqual([10, 10, 10]);
+    await waitForOutput(proc, /in place of the one that died/);
+    await Promise.all(Array.from({ length: 5 }, () => request(port)));
+    expect(await counters()).toEqual([15, 15, 15]);
 
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });

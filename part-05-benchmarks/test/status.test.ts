@@ -66,7 +66,7 @@ describe('status', () => {
     }
 
     const metrics = await request(adminPort, { path: '/metrics' });
-    expect(metrics.headers['content-type']).toBe('text/plain; version=0.0.4');
+    expect(metrics.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = metrics.body.toString();
     expect(text).toContain('lb_requests_total 5\n');
     expect(text).toContain(`lb_backend_requests_total{upstream="default",backend="${b}"} ${byName.get(b)!.requests}\n`);
