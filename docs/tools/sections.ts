@@ -63,7 +63,7 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '3-workers-reload',
       title: '5.3 Worker processes and reload',
-      paths: ['src/main.ts', 'src/proxy.ts', 'src/config.ts', 'src/cli.ts', 'test/reload.test.ts', 'test/cli.test.ts'],
+      paths: ['src/main.ts', 'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'src/cli.ts', 'test/reload.test.ts', 'test/cli.test.ts'],
     },
     {
       id: '4-watch',
@@ -71,7 +71,7 @@ export const SECTIONS: Record<string, Section[]> = {
       paths: [
         'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
         'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
-        'test/logs.test.ts',
+        'test/logs.test.ts', 'src/burst-log.ts',
       ],
     },
   ],

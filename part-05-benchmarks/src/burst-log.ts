@@ -11,6 +11,11 @@ export class BurstLog {
     private readonly what: string,
   ) {}
 
+  /** A burst is under way: events in the last QUIET_MS. */
+  get active(): boolean {
+    return this.timer !== undefined;
+  }
+
   /** Logs `what: detail` if this is the first of a burst; counts it otherwise. */
   event(detail: string): void {
     this.count++;

@@ -94,7 +94,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { client, head, upgrade } = this.o;
     this.phase = 'exchanging';
     this.link!.conn.requests++;
-    socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, backend.name));
+    socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, backend.hostPort));
     if (this.request.phase === 'forwarded') return this.backendClock.arm(); // bodiless: the backend's turn now
     // One piece: if the body ends inside it, what follows is handed back whole.
     const held = this.request.startStreaming();
@@ -236,7 +236,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   /** The one place the proxy answers for itself. */
   private respondError(status: number, detail: string, logIt = true, mayKeep = true): void {
     const { head, context } = this.o;
-    if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
+    if (logIt && !this.o.upstream.pool.quiet) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
     this.response.keepClient = mayKeep && this.keepAlive();
     this.record.answered(status, head.method === 'HEAD' ? 0 : errorBody(status, detail).length);
     this.response.write(errorResponse(status, detail, this.response.keepClient, head.method === 'HEAD'));

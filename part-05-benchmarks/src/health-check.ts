@@ -18,10 +18,10 @@ export function startHealthChecks(
     streaks.set(backend, streak);
     if (!ok && !backend.failedChecks && -streak >= config.fall) {
       backend.setFailedChecks(true, `${-streak} failed probes (last: ${reason})`);
-      log(`backend ${backend.name} marked down by health check: ${-streak} failed probes (last: ${reason})`);
+      log(`backend ${backend.hostPort} marked down by health check: ${-streak} failed probes (last: ${reason})`);
     } else if (ok && backend.failedChecks && streak >= config.rise) {
       backend.setFailedChecks(false, `${streak} good probes`);
-      log(`backend ${backend.name} marked up by health check: ${streak} good probes`);
+      log(`backend ${backend.hostPort} marked up by health check: ${streak} good probes`);
     }
   };
 

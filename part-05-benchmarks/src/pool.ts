@@ -5,6 +5,7 @@ import type { BackendConfig } from './config.ts';
 import type { Candidate } from './strategies/index.ts';
 import { BackendMetrics } from './metrics.ts';
 import type { BackendState } from './status.ts';
+import { BurstLog } from './burst-log.ts';
 
 /** up: in rotation. down: skipped until downUntil. probation: back after down; one result decides. */
 export type PassiveState = 'up' | 'down' | 'probation';
@@ -75,11 +76,6 @@ export class Backend implements Candidate {
     this.note('every backend was down: all marked up again for quick recovery');
   }
 
-  /** @deprecated the old name of hostPort, until exchange.ts, request-record.ts and health-check.ts use hostPort. */
-  get name(): string {
-    return this.hostPort;
-  }
-
   /** Active health checks have taken it out (failed) or brought it back. */
   setFailedChecks(failed: boolean, reason: string): void {
     this.failedChecks = failed;
@@ -107,6 +103,8 @@ export class Backend implements Candidate {
 
 export class Pool {
   readonly backends: Backend[];
+  /** Every backend down, again and again: one line for the burst, not three or four per request. */
+  private readonly allDown: BurstLog;
 
   constructor(
     configs: BackendConfig[],
@@ -114,6 +112,12 @@ export class Pool {
     private readonly log: (line: string) => void,
   ) {
     this.backends = configs.map((config) => new Backend(config));
+    this.allDown = new BurstLog(log, 'every backend was down');
+  }
+
+  /** While every backend keeps failing, their failures and the errors they cause are counted, not logged. */
+  get quiet(): boolean {
+    return this.allDown.active;
   }
 
   /** Backends that may take a new request now. */
@@ -140,10 +144,10 @@ export class Pool {
     const down = this.backends.filter((backend) => backend.passive !== 'up');
     if (down.length === 0) return; // out because of active checks: those decide for themselves
     for (const backend of down) backend.revive();
-    this.log(`every backend was down: ${down.map((b) => b.hostPort).join(', ')} marked up again for quick recovery`);
+    this.allDown.event(`${down.map((b) => b.hostPort).join(', ')} marked up again for quick recovery (until this is over, their failures are counted, not logged)`);
   }
 
   private report(line: string | undefined): void {
-    if (line) this.log(line);
+    if (line && !this.quiet) this.log(line);
   }
 }

@@ -102,7 +102,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         pool: new Pool(upstream.backends, options.now ?? Date.now, log),
         strategy: createStrategy(upstream.strategy, options.random),
       });
-      for (const backend of upstreams.get(name)!.pool.backends) backend.metrics = metricsFor(name, backend.name);
+      for (const backend of upstreams.get(name)!.pool.backends) backend.metrics = metricsFor(name, backend.hostPort);
     }
     const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
     const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, () => backendConnectionsOpened++);

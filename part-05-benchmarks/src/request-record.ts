@@ -53,7 +53,7 @@ export class RequestRecord {
       backend.metrics.failures++;
     }
     const upstreamStatus = outcome === 'success' && status !== undefined ? status : timedOut ? 504 : 502;
-    this.attempts?.push({ address: backend.name, status: upstreamStatus, seconds: (now - this.attemptStart) / 1000 });
+    this.attempts?.push({ address: backend.hostPort, status: upstreamStatus, seconds: (now - this.attemptStart) / 1000 });
   }
 
   /** We answer for ourselves (502, 503, 504, 408...). */

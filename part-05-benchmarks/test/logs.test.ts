@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
-import { connect, namedBackend, raw } from './helpers.ts';
+import { connect, freePort, namedBackend, raw, request } from './helpers.ts';
 import { formatLine } from '../src/access-log.ts';
 
 const fx = useFixture();
@@ -78,6 +78,18 @@ describe('the access log and the error log', () => {
     await gone;
     const [line] = await lines();
     expect(line).toMatch(/"GET \/slow HTTP\/1\.1" 499 5 /);
+  });
+
+  it('every backend down: one line for the burst and one when it is over, however many requests fail', async () => {
+    const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const { logs } = await fx.proxy({ backends: dead.map((address) => ({ address })) }).then(async (f) => {
+      for (let i = 0; i < 20; i++) expect((await request(f.port)).status).toBe(502);
+      return f;
+    });
+    await logs.waitFor(/^every backend was down: \d+ times in that burst; over now$/);
+    expect(logs.count(/^every backend was down: .* marked up again/)).toBe(1);
+    // Before the burst began: each backend's first failure, and nothing per request after it.
+    expect(logs.lines.length).toBeLessThanOrEqual(5);
   });
 
   it('stamps a line with the time it is written, as nginx\'s $time_local, so lines stay in order', () => {
