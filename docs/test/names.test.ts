@@ -7,10 +7,11 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../tools/part-diff.ts';
 
-// System calls, Node's and the C library's functions, and nginx's, that the chapters discuss.
+// System calls, Node's and the C library's functions, nginx's and PromQL's, that the chapters discuss.
 const NOT_OURS = new Set([
   'accept', 'listen', 'connect', 'read', 'write', 'writev', 'close', 'end', 'destroy', 'pause', 'resume', 'cork', 'uncork', 'pipe',
   'epoll_wait', 'sendfile', 'splice', 'free', 'on', 'iterator', 'setTimeout', '__name', 'performance.now', 'net.connect',
+  'rate', 'increase', // PromQL
 ]);
 // Node objects a chapter calls methods on (`socket.write()`): their methods are Node's.
 const NODE_RECEIVERS = new Set(['socket', 'server', 'client', 'from', 'to', 'net', 'http', 'process', 'this.client', 'cluster']);
