@@ -50,13 +50,22 @@ ${diff}${fence}
 `;
 }
 
-function usage(): never {
-  console.error('usage: diffs.ts write | diffs.ts show FROM TO [PATH ...]   (part numbers, e.g. show 3 4 src/http)');
+const USAGE = [
+  'usage: npm run diffs                        regenerate docs/diffs/ from the part folders',
+  '       npm run diff -- FROM TO [PATH ...]   print the diff between two parts, or of some paths only',
+  '                                            (part numbers: npm run diff -- 3 4 src/http)',
+].join('\n');
+
+function fail(message: string): never {
+  console.error(`error: ${message}\n${USAGE}`);
   process.exit(2);
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (command === 'write') {
+if (command === '--help' || rest.includes('--help')) {
+  console.log(USAGE);
+} else if (command === 'write') {
+  if (rest.length > 0) fail(`npm run diffs takes no arguments, got ${rest.join(' ')}`);
   mkdirSync(join(ROOT, 'docs/diffs'), { recursive: true });
   for (const [path, text] of generatedDiffs()) {
     writeFileSync(join(ROOT, path), text);
@@ -64,14 +73,15 @@ if (command === 'write') {
   }
 } else if (command === 'show') {
   const parts = partFolders();
+  const have = parts.map((p) => Number(p.slice(5, 7))).join(', ');
   const pick = (n: string | undefined) => parts.find((p) => n !== undefined && Number(p.slice(5, 7)) === Number(n));
+  const option = rest.find((arg) => arg.startsWith('-'));
+  if (option) fail(`unknown option ${option}`);
+  if (rest.length < 2) fail(`expected two part numbers (have ${have})`);
   const from = pick(rest[0]);
   const to = pick(rest[1]);
-  if (!from || !to) {
-    console.error(`error: no such part: "${from ? rest[1] : rest[0]}" (have ${parts.map((p) => Number(p.slice(5, 7))).join(', ')})`);
-    usage();
-  }
+  if (!from || !to) fail(`no such part: "${from ? rest[1] : rest[0]}" (have ${have})`);
   process.stdout.write(partDiff(from, to, process.stdout.isTTY === true, rest.slice(2)));
 } else if (command !== undefined && command !== 'check') {
-  usage();
+  fail(`unknown command ${command}`);
 }

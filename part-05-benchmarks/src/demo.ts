@@ -1,21 +1,31 @@
 // `npm start`: demo backends behind two virtual hosts, with what to curl, and a lab: the status
 // page (--admin, 127.0.0.1:8081 unless told otherwise) can stop, start, slow down or break each
-// demo backend, to watch passive health, retries and balancing react.
+// demo backend, to watch health checks, passive health, retries and balancing react.
 import http from 'node:http';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
+import { parseFlags, UsageError, type ProxyConfig } from './cli.ts';
 import { startProxy } from './proxy.ts';
-import { formatAddress, parseAddress } from './address.ts';
+import { formatAddress, parseAddress, type Address } from './address.ts';
 import { validateConfig } from './config.ts';
 import { startAdmin, type Lab } from './admin.ts';
 
-const { values } = parseArgs({
-  options: {
-    listen: { type: 'string', default: '127.0.0.1:8080' },
-    admin: { type: 'string', default: '127.0.0.1:8081' },
-    'access-log': { type: 'string', default: '-' },
-  },
-});
+const SHUTDOWN_DEADLINE_MS = 10_000; // as main.ts's, and longer than /slow: Ctrl-C lets it finish
+const MAIN = 'npx tsx part-05-benchmarks/src/main.ts --config FILE --workers N (or --listen HOST:PORT --backend HOST:PORT ...)';
+/** main.ts's flags that the demo cannot honour, and why. */
+const MAIN_ONLY: Record<string, string> = {
+  '--backend': 'it brings its own backends',
+  '--config': 'it brings its own backends',
+  '--workers': 'it runs in one process, with its backends',
+};
+const usage = [
+  'usage: npm start -- [--listen HOST:PORT] [--admin HOST:PORT] [--access-log FILE|-]',
+  '       [--strategy round-robin|random|least-connections|power-of-two]',
+  '       [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
+  '       [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
+  '       (defaults: 127.0.0.1:8080, the status page on 127.0.0.1:8081, the access log on stdout;',
+  '       four demo backends and two virtual hosts come with it)',
+  `In front of your own backends, from the repository root: ${MAIN}`,
+].join('\n');
 
 type Mode = 'normal' | 'slow' | 'fail' | 'stopped';
 
@@ -59,15 +69,19 @@ const demo = ['www-1', 'www-2', 'api-1', 'api-2'].map((label) => new DemoBackend
 for (const backend of demo) await backend.start();
 const [www1, www2, api1, api2] = demo.map((b) => b.address);
 
-const config = validateConfig({
-  listen: values.listen,
+// main.ts's flags set the listener, the strategy, the timeouts and what to watch; the demo adds
+// its virtual hosts, and health checks so that a stopped backend is out within 2 s, as HAProxy's.
+const flags = demoFlags(process.argv.slice(2), demo.slice(0, 2).flatMap((b) => ['--backend', b.address]));
+const { upstreams, virtualHosts, healthCheck } = validateConfig({
+  listen: formatAddress(flags.listen),
+  strategy: flags.strategy,
   backends: [{ address: www1 }, { address: www2 }],
   upstreams: { api: { strategy: 'least-connections', backends: [{ address: api1 }, { address: api2 }] } },
   virtualHosts: [{ serverNames: ['api.localhost', '*.api.localhost'], upstream: 'api' }],
-  admin: values.admin,
-  accessLog: values['access-log'],
+  healthCheck: { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2 },
 });
-const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, values.listen, '--listen'));
+const config: ProxyConfig = { ...flags, upstreams, virtualHosts, healthCheck };
+const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.listen, '--listen'));
 
 const lab: Lab = {
   act(address, action) {
@@ -92,13 +106,14 @@ const admin = await startAdmin(
   config.admin!,
   async () => ({ ...proxy.status(), lab: demo.map((b) => ({ backend: b.address, label: b.label, mode: b.mode })) }),
   lab,
-).catch((err: NodeJS.ErrnoException) => explainListenError(err, values.admin, '--admin'));
+).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.admin!, '--admin'));
 const at = formatAddress(proxy.address);
 
 const shutdown = async () => {
+  console.error('shutting down: no new clients, finishing open connections (Ctrl-C again stops at once)');
   await admin.close();
-  await proxy.close(1000);
-  for (const backend of demo) backend.stop();
+  await proxy.close(SHUTDOWN_DEADLINE_MS);
+  for (const backend of demo) backend.stop(); // only now: the drain needs them
   process.exit(0);
 };
 process.once('SIGTERM', shutdown);
@@ -106,19 +121,41 @@ process.once('SIGINT', shutdown);
 
 console.log(`listening on ${at}`);
 console.log(`status on http://${formatAddress(admin.address)}/   (open it in a browser: the lab buttons are there)`);
-console.log('upstreams: default = www-1, www-2 (round-robin); api = api-1, api-2 (least-connections) for api.localhost');
+console.log(`upstreams: default = www-1, www-2 (${config.strategy}); api = api-1, api-2 (least-connections) for api.localhost`);
 console.log('Try:');
 console.log(`  curl -s http://${at}/a http://${at}/b http://${at}/c      # one connection, balanced per request`);
 console.log(`  curl -s -H 'Host: api.localhost' http://${at}/users       # the api virtual host`);
 console.log(`  curl -s -H 'Host: v2.api.localhost' http://${at}/users    # matches *.api.localhost`);
 console.log(`  curl -si http://${at}/ | head -20                         # Via, and the headers the backend received`);
 console.log(`  curl -s http://${formatAddress(admin.address)}/metrics | grep lb_backend_requests   # Prometheus`);
-console.log('The access log follows on stdout, one line per request.');
+console.log(`The access log ${config.accessLog === '-' ? 'follows on stdout' : `goes to ${config.accessLog}`}, one line per request.`);
+
+/** main.ts's flags, less those the demo cannot honour; --help and mistakes end the process here. */
+function demoFlags(argv: string[], backendFlags: string[]): ProxyConfig {
+  if (argv.includes('--help')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const flag = Object.keys(MAIN_ONLY).find((name) => argv.some((arg) => arg === name || arg.startsWith(`${name}=`)));
+  if (flag) fail(`${flag} is not for the demo (${MAIN_ONLY[flag]}). From the repository root: ${MAIN}`);
+  try {
+    return parseFlags(['--listen', '127.0.0.1:8080', '--admin', '127.0.0.1:8081', '--access-log', '-', ...argv, ...backendFlags]);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return fail(`${err.message} (npm start -- --help lists the flags)`);
+  }
+}
+
+function fail(message: string): never {
+  console.error(`error: ${message}`);
+  process.exit(2);
+}
 
 /** A busy port is the usual first stumble: say so in one line, with the way out. */
-function explainListenError(err: NodeJS.ErrnoException, address: string, flag: string): never {
+function explainListenError(err: NodeJS.ErrnoException, address: Address, flag: string): never {
   if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
   const why = err.code === 'EADDRINUSE' ? 'something else is listening there' : 'permission denied';
-  console.error(`error: cannot listen on ${address}: ${why}. Pick another port: npm start -- ${flag} 127.0.0.1:8090`);
-  process.exit(2);
+  // Not the port that failed: near it, and above the privileged ones.
+  const other = { host: address.host, port: address.port < 1024 ? 8080 : address.port <= 65525 ? address.port + 10 : address.port - 10 };
+  fail(`cannot listen on ${formatAddress(address)}: ${why}. Pick another port: npm start -- ${flag} ${formatAddress(other)}`);
 }
