@@ -29,7 +29,7 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '3-failures',
       title: '4.3 Failures, whose fault they are, and safe retries',
-      paths: ['src/backend-link.ts', 'src/retry-policy.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
+      paths: ['src/backend-link.ts', 'src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
     },
     {
       id: '4-pool',
@@ -41,7 +41,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '4.5 Headers, virtual hosts, upgrades, and the settings',
       paths: [
         'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', 'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/strategies',
-        'test/balancing.test.ts', 'test/cli.test.ts', 'example.json', 'package.json',
+        'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts', 'example.json', 'package.json',
       ],
     },
   ],
@@ -71,7 +71,7 @@ export const SECTIONS: Record<string, Section[]> = {
       paths: [
         'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
         'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
-        'test/logs.test.ts', 'src/burst-log.ts',
+        'test/logs.test.ts', 'src/burst-log.ts', 'src/outcome.ts', 'test/demo.test.ts',
       ],
     },
   ],

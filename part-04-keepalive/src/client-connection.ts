@@ -118,10 +118,10 @@ export class ClientConnection {
         },
         // Asked as the response head goes out, so a shutdown since the request began is told.
         keepAlive: () => keepAlive && !this.stopping,
-        finished: ({ keepClient, upgraded }) => {
+        finished: (next) => {
           this.exchange = undefined;
-          if (upgraded) return;
-          if (!keepClient || this.stopping) return this.close();
+          if (next === 'tunnel') return;
+          if (next === 'close' || this.stopping) return this.close();
           this.socket.resume();
           this.next();
         },

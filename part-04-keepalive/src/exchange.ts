@@ -12,6 +12,7 @@ import { IdleTimer } from './idle-timer.ts';
 import { BackendLink } from './backend-link.ts';
 import type { Backend } from './pool.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
+import type { EndedBy, EndedIn, Outcome } from './outcome.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
 
@@ -40,7 +41,7 @@ export class Exchange {
   constructor(private readonly o: ExchangeOptions) {
     const { responseTimeoutMs, clientBodyTimeoutMs } = o.context.config;
     this.backendClock = new IdleTimer(responseTimeoutMs, () => this.fail('timeout', `backend silent for ${responseTimeoutMs} ms: timed out`));
-    this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`)));
+    this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`), 'client'));
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
     this.response = new ResponseRelay(o.client, o.head, o.context.config.limits, {
       switchProtocols: (head, rest) => this.switchProtocols(head, rest),
@@ -57,7 +58,7 @@ export class Exchange {
   start(initial: Buffer): void {
     if (this.request.empty) this.requestComplete(initial);
     else if (initial.length > 0) this.request.hold(initial);
-    this.attempt(false);
+    this.attempt(undefined);
   }
 
   /** Body bytes from the client. */
@@ -72,23 +73,23 @@ export class Exchange {
   clientEnded(): void {
     this.clientFinished = true;
     // Not yet connected: the held bytes decide once they are forwarded (see send()).
-    if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT));
+    if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT), 'client');
   }
 
   /** The client went away: drop the backend connection, it is mid-exchange. */
   abort(): void {
-    if (this.phase !== 'done' && this.link) this.releaseBackend('destroy', 'neutral');
-    this.end();
+    this.finish({ by: 'client', in: this.where(), status: 499, reason: 'the client went away', timedOut: false });
   }
 
-  private attempt(sameBackend: boolean): void {
+  /** Sends the request to a backend the strategy picks, or again to `again` on a fresh connection (the stale-socket retry). */
+  private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
-    const backend = sameBackend ? this.link!.conn.backend : upstream.strategy.pick(upstream.pool.available().filter((b) => !this.tried.has(b)));
-    if (!backend) return this.respondError(503, `no healthy backend in upstream "${upstream.name}"`);
+    const backend = again ?? upstream.strategy.pick(upstream.pool.available().filter((b) => !this.tried.has(b)));
+    if (!backend) return this.respondError(this.ending('backend', 503, `no healthy backend in upstream "${upstream.name}"`));
     this.tried.add(backend);
     backend.active++;
     this.phase = 'connecting';
-    this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, {
+    this.link = new BackendLink(context.connections, backend, again !== undefined, context.config.connectTimeoutMs, {
       connected: () => this.send(),
       data: this.onBackendData,
       end: this.onBackendEnd,
@@ -112,7 +113,7 @@ export class Exchange {
     const held = this.request.startStreaming();
     if (held) this.forwardBody(held);
     if (this.phase !== 'exchanging' || this.request.isForwarded()) return; // that piece ended the body, or the exchange
-    if (this.clientFinished) return this.clientFault(new HttpError(400, CUT_SHORT));
+    if (this.clientFinished) return this.clientFault(new HttpError(400, CUT_SHORT), 'client');
     this.clientClock.arm();
     client.resume();
   }
@@ -126,7 +127,7 @@ export class Exchange {
       result = this.request.forward(chunk, backend);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      return this.clientFault(err);
+      return this.clientFault(err, 'proxy'); // malformed or too large: refused by us
     }
     this.o.context.onBuffered(backend.writableLength);
     if (!result.ok) {
@@ -136,7 +137,7 @@ export class Exchange {
     if (result.rest === undefined) return;
     this.requestComplete(result.rest);
     this.backendClock.arm(); // now the backend's clock starts (unless it has answered already)
-    if (this.response.phase === 'complete') this.complete();
+    if (this.response.phase === 'complete') this.responseComplete();
   }
 
   private requestComplete(rest: Buffer): void {
@@ -170,17 +171,13 @@ export class Exchange {
 
   private readonly onBackendEnd = (): void => {
     if (this.response.backendEnded()) return this.responseComplete();
-    if (this.phase === 'exchanging' && this.response.phase !== 'complete') {
-      this.fail('reset', 'backend closed the connection before the response was complete');
-    }
+    const early = this.phase === 'exchanging' && this.response.phase !== 'complete';
+    if (early) this.fail('reset', 'backend closed the connection before the response was complete');
   };
 
+  /** The response is out. If it came before the request body was over (a 413, say), finish() closes both sides. */
   private responseComplete(): void {
-    if (this.request.phase === 'forwarded') return this.complete();
-    // The backend answered before the request body was over (a 413, say). The connection can
-    // no longer be trusted to be in step: close both sides once the response is out.
-    this.releaseBackend('destroy', 'success');
-    this.end();
+    this.finish({ by: 'nobody', in: 'body', status: this.response.head?.status, reason: '', timedOut: false });
   }
 
   /** The one path for a backend that let us down: account, then retry, answer or cut. */
@@ -188,70 +185,69 @@ export class Exchange {
     if (this.phase === 'done') return;
     const { head, client, context, upstream } = this.o;
     const { conn } = this.link!;
+    const where = this.where();
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
     const stale = conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = this.phase === 'exchanging';
     this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason);
-    const step = nextStep({
-      kind,
-      stale,
-      requestSent,
-      clientWritten: this.response.clientWritten,
-      staleRetried: this.staleRetried,
-      bodySent: this.request.started,
-      method: head.method,
-      anotherBackend: upstream.pool.available().some((b) => !this.tried.has(b)),
-    });
+    const [clientWritten, staleRetried, bodySent] = [this.response.clientWritten, this.staleRetried, this.request.started];
+    const anotherBackend = upstream.pool.available().some((b) => !this.tried.has(b));
+    const step = nextStep({ kind, stale, requestSent, clientWritten, staleRetried, bodySent, method: head.method, anotherBackend });
     if (step.do === 'retry') {
       this.staleRetried ||= step.sameBackend;
-      return this.attempt(step.sameBackend);
+      return this.attempt(step.sameBackend ? conn.backend : undefined);
     }
+    const by: EndedBy = kind === 'local' ? 'resource' : kind === 'invalid' ? 'proxy' : 'backend';
+    const ending = { by, in: where, reason, timedOut: kind === 'timeout' };
     if (step.do === 'cut') {
       context.log(`${head.method} ${head.target}: ${reason} after the response began; cutting the client`);
       client.destroy();
-      return this.end();
+      return this.finish({ ...ending, status: this.response.head?.status });
     }
     if (kind === 'local') context.onLocalError(reason);
-    this.respondError(step.status, reason, kind !== 'local');
+    this.respondError({ ...ending, status: step.status });
   }
 
-  /** The client broke the rules mid-body (too large, too slow, malformed, cut short): its fault, not the backend's. */
-  private clientFault(err: HttpError): void {
+  /** The client broke the rules mid-body: too large or malformed (by: proxy), too slow or cut short (by: client). */
+  private clientFault(err: HttpError, by: EndedBy): void {
     if (this.phase === 'done') return;
-    if (this.link) this.releaseBackend('destroy', 'neutral');
-    if (this.response.clientWritten) {
-      this.o.client.destroy();
-      return this.end();
-    }
-    this.respondError(err.status, err.message, true, false);
+    const outcome = { ...this.ending(by, err.status, err.message), timedOut: err.status === 408 };
+    if (!this.response.clientWritten) return this.respondError(outcome);
+    this.o.client.destroy(); // a second status line would corrupt what the client already has
+    this.finish({ ...outcome, status: this.response.head?.status });
   }
 
-  /** The one place the proxy answers for itself. */
-  private respondError(status: number, detail: string, logIt = true, mayKeep = true): void {
+  /** The one place the proxy answers for itself, then finish(). (Our own shortage is logged once per burst.) */
+  private respondError(outcome: Outcome & { status: number }): void {
     const { head, hooks, context } = this.o;
-    if (logIt) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
-    this.response.keepClient = mayKeep && hooks.keepAlive() && this.request.phase === 'forwarded';
-    this.response.write(errorResponse(status, detail, this.response.keepClient, head.method === 'HEAD'));
-    this.end();
+    const { status, reason } = outcome;
+    if (outcome.by !== 'resource') context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
+    this.response.keepClient = hooks.keepAlive() && this.request.phase === 'forwarded';
+    this.response.write(errorResponse(status, reason, this.response.keepClient, head.method === 'HEAD'));
+    this.finish(outcome);
   }
 
-  /** Both directions are over: give the backend connection back if it is still in step. */
-  private complete(): void {
-    if (this.phase === 'done') return;
-    this.releaseBackend(this.response.backendReusable ? 'keep' : 'destroy', 'success');
-    this.end();
+  private ending(by: EndedBy, status: number, reason: string): Outcome & { status: number } {
+    return { by, in: this.where(), status, reason, timedOut: false };
+  }
+
+  private where(): EndedIn {
+    if (this.phase === 'connecting') return 'connect';
+    if (this.response.phase !== 'head') return 'body';
+    return this.request.phase === 'forwarded' ? 'head' : 'request';
   }
 
   /**
-   * The one release path for the backend connection (nginx's free(peer, state)): detach our
-   * listeners, count the request as done, record the outcome, then pool or destroy the socket.
-   * outcome: 'success', 'neutral' (nobody's fault), or the failure's reason.
+   * The one release path for a backend connection (nginx's free(peer, state)): detach, record the attempt
+   * ('success', 'neutral': nobody's fault, or the failure's reason), then pool, destroy or hand over the socket.
    */
-  private releaseBackend(socket: 'keep' | 'destroy', outcome: string): void {
-    const { conn } = this.link!;
+  private releaseBackend(socket: 'keep' | 'destroy' | 'hand-over', outcome: string): void {
+    const link = this.link!;
+    const { conn } = link;
     const { pool } = this.o.upstream;
+    this.link = undefined; // released once
     this.backendClock.stop();
-    this.link!.detach();
+    link.detach();
     this.o.client.off('drain', this.onClientDrain);
     conn.backend.active--;
     if (outcome === 'success') pool.succeeded(conn.backend);
@@ -266,29 +262,31 @@ export class Exchange {
     const { conn } = this.link!;
     if (upgrade === undefined) return this.fail('invalid', 'backend switched protocols unasked');
     if (this.request.phase !== 'forwarded') return this.fail('invalid', 'backend switched protocols mid-body: the tunnel would carry the rest');
-    this.backendClock.stop();
-    this.clientClock.stop();
-    this.link!.detach();
-    client.off('drain', this.onClientDrain);
-    conn.backend.active--;
-    this.o.upstream.pool.succeeded(conn.backend);
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
     if (rest.length > 0) this.response.write(rest);
     const early = hooks.takeClient();
+    this.finish({ by: 'nobody', in: 'tunnel', status: head.status, reason: '', timedOut: false }); // hands the socket over
     if (early.length > 0) conn.socket.write(early);
-    this.phase = 'tunnel';
     tunnel(client, conn.socket, { onBuffered: context.onBuffered, idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
     client.resume();
     conn.socket.resume();
-    hooks.finished({ keepClient: false, upgraded: true });
   }
 
-  private end(): void {
+  /**
+   * The one way out (nginx's ngx_http_upstream_finalize_request): every ending comes here once. The
+   * backend connection is pooled (in step), handed to a tunnel, or closed; then the client connection hears what comes next.
+   */
+  private finish(outcome: Outcome): void {
     if (this.phase === 'done' || this.phase === 'tunnel') return;
-    this.phase = 'done';
+    if (this.link) {
+      const inStep = outcome.by === 'nobody' && outcome.in !== 'tunnel' && this.request.phase === 'forwarded' && this.response.backendReusable;
+      const socket = outcome.in === 'tunnel' ? 'hand-over' : inStep ? 'keep' : 'destroy';
+      this.releaseBackend(socket, outcome.by === 'nobody' ? 'success' : 'neutral');
+    }
+    this.phase = outcome.in === 'tunnel' ? 'tunnel' : 'done';
     this.backendClock.stop();
     this.clientClock.stop();
-    this.o.hooks.finished({ keepClient: this.response.keepClient });
+    this.o.hooks.finished(outcome.in === 'tunnel' ? 'tunnel' : this.response.keepClient ? 'keep' : 'close');
   }
 }
 

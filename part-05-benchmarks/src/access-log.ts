@@ -3,6 +3,7 @@
 //   log_format upstream '$remote_addr - - [$time_local] "$request" $status $body_bytes_sent '
 //                       '"$http_referer" "$http_user_agent" $upstream_addr $upstream_status '
 //                       '$upstream_response_time $request_time';
+// and last HAProxy's termination state: who ended the exchange and in which phase ("--": normally).
 // Writing never blocks the event loop (the stream writes in the background), and what waits
 // to be written is bounded: past MAX_QUEUED bytes, lines are dropped and counted instead.
 import { createWriteStream } from 'node:fs';
@@ -25,6 +26,8 @@ export interface AccessRecord {
   upstreams: Array<{ address: string; status: number; seconds: number }>;
   /** Seconds from the first byte of the request to the last byte of the response. */
   requestSeconds: number;
+  /** HAProxy's termination state: who ended the exchange, in which phase ("--": normally). */
+  termination: string;
 }
 
 /**
@@ -38,6 +41,7 @@ export function accessRecord(
   bodyBytes: number,
   upstreams: AccessRecord['upstreams'],
   requestSeconds: number,
+  termination: string,
   requestLine = '-',
 ): AccessRecord {
   return {
@@ -50,6 +54,7 @@ export function accessRecord(
     userAgent: head && headerValues(head, 'user-agent')[0],
     upstreams,
     requestSeconds,
+    termination,
   };
 }
 
@@ -95,7 +100,7 @@ export function formatLine(r: AccessRecord, now = new Date()): string {
     `${r.clientIp} - - [${timeLocal(now)}] "${escape(r.requestLine)}" ${r.status} ${r.bodyBytes} ` +
     `"${escape(r.referer ?? '-')}" "${escape(r.userAgent ?? '-')}" ` +
     `${dash(r.upstreams.map((u) => u.address))} ${dash(r.upstreams.map((u) => String(u.status)))} ` +
-    `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)}\n`
+    `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)} ${r.termination}\n`
   );
 }
 

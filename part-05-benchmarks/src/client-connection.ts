@@ -138,10 +138,10 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
     return this.clientWantsMore && !this.stopping;
   }
 
-  finished(keepClient: boolean, upgraded = false): void {
+  finished(next: 'keep' | 'close' | 'tunnel'): void {
     this.exchange = undefined;
-    if (upgraded) return;
-    if (!keepClient || this.stopping) return this.close();
+    if (next === 'tunnel') return;
+    if (next === 'close' || this.stopping) return this.close();
     this.socket.resume(); // paused for a pipelined request, or by the exchange for a slow backend
     this.next();
   }
@@ -162,14 +162,16 @@ export class ClientConnection implements ExchangeHooks, DeadlineOwner {
     if (!this.socket.destroyed) this.socket.write(errorResponse(err.status, err.message, false, toHead));
     this.ctx.onResponse(err.status);
     const bytes = toHead ? 0 : errorBody(err.status, err.message).length;
-    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, bytes, [], 0, err.requestLine));
+    // The proxy refused the request (PR), or the client took too long to send its head (cR).
+    const termination = err.status === 408 ? 'cR' : 'PR';
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', head, err.status, bytes, [], 0, termination, err.requestLine));
     this.close();
   }
 
   /** The client left in the middle of a head: nothing to answer, but the access log says 400, as nginx's does. */
   private leftMidHead(): void {
     this.ctx.onResponse(400);
-    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', undefined, 400, 0, [], 0));
+    this.ctx.accessLog?.write(accessRecord(this.socket.remoteAddress ?? '-', undefined, 400, 0, [], 0, 'CR'));
   }
 
   /** Ends our side, then reads and drops until the client closes or LINGER_MS passes. */

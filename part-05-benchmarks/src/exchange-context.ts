@@ -36,8 +36,11 @@ export interface ExchangeHooks {
   requestForwarded(rest: Buffer): void;
   /** Asked when the response head is written: may the client connection carry another request? */
   keepAlive(): boolean;
-  /** The exchange is over. keepClient: the client connection may carry another request. */
-  finished(keepClient: boolean, upgraded?: boolean): void;
+  /**
+   * The exchange is over, called once, last: the client connection may carry the next request
+   * (keep), must close (close), or now belongs to a tunnel (tunnel).
+   */
+  finished(next: 'keep' | 'close' | 'tunnel'): void;
   /** For an upgrade: hand over the client socket with whatever it sent after the request. */
   takeClient(): Buffer;
 }

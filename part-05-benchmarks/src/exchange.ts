@@ -12,6 +12,8 @@ import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import { BackendLink, type LinkEvents } from './backend-link.ts';
 import { RequestRecord } from './request-record.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
+import type { Backend } from './pool.ts';
+import type { EndedBy, EndedIn, Outcome } from './outcome.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
 
@@ -54,7 +56,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   start(initial: Buffer): void {
     if (this.request.empty) this.requestComplete(initial);
     else if (initial.length > 0) this.request.hold(initial);
-    this.attempt(false);
+    this.attempt(undefined);
   }
 
   /** Body bytes from the client. */
@@ -69,22 +71,22 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   clientEnded(): void {
     this.clientFinished = true;
     // Not yet connected: the held bytes decide once they are forwarded (see backendConnected()).
-    if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT));
+    if (this.phase === 'exchanging' && this.request.phase !== 'forwarded') this.clientFault(new HttpError(400, CUT_SHORT), 'client');
   }
 
   /** The client went away (a reset, or a write that failed) before the response's last byte: nginx's 499. */
   abort(): void {
-    if (this.phase !== 'done' && this.link) this.releaseBackend('destroy', 'neutral');
-    this.end(true);
+    this.finish({ by: 'client', in: this.where(), status: 499, reason: 'the client went away', timedOut: false });
   }
 
-  private attempt(sameBackend: boolean): void {
+  /** Sends the request to a backend the strategy picks, or again to `again` on a fresh connection (the stale-socket retry). */
+  private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
-    const backend = sameBackend ? this.link!.conn.backend : upstream.strategy.pick(this.record.untried(upstream.pool.available()));
-    if (!backend) return this.respondError(503, `no healthy backend in upstream "${upstream.name}"`);
+    const backend = again ?? upstream.strategy.pick(this.record.untried(upstream.pool.available()));
+    if (!backend) return this.respondError(this.ending('backend', 503, `no healthy backend in upstream "${upstream.name}"`));
     this.record.attemptStarted(backend);
     this.phase = 'connecting';
-    this.link = new BackendLink(context.connections, backend, sameBackend, context.config.connectTimeoutMs, this);
+    this.link = new BackendLink(context.connections, backend, again !== undefined, context.config.connectTimeoutMs, this);
     if (this.link.connected) this.backendConnected(); // a pooled connection is up already
   }
 
@@ -100,7 +102,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const held = this.request.startStreaming();
     if (held) this.forwardBody(held);
     if (this.phase !== 'exchanging' || this.request.isForwarded()) return; // that piece ended the body, or the exchange
-    if (this.clientFinished) return this.clientFault(new HttpError(400, CUT_SHORT));
+    if (this.clientFinished) return this.clientFault(new HttpError(400, CUT_SHORT), 'client');
     this.clientClock.arm();
     client.resume();
   }
@@ -114,7 +116,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
       result = this.request.forward(chunk, backend);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      return this.clientFault(err);
+      return this.clientFault(err, 'proxy'); // malformed or too large: refused by us
     }
     this.o.context.onBuffered(backend.writableLength);
     if (!result.ok) {
@@ -124,7 +126,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     if (result.rest === undefined) return;
     this.requestComplete(result.rest);
     this.backendClock.arm(); // now the backend's clock starts (unless it has answered already)
-    if (this.response.phase === 'complete') this.complete();
+    if (this.response.phase === 'complete') this.responseComplete();
   }
 
   private requestComplete(rest: Buffer): void {
@@ -143,7 +145,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   /** One of the two clocks ran out. */
   expired(clock: Deadline): void {
     if (clock === this.backendClock) this.backendFailed('timeout', `backend silent for ${clock.ms} ms: timed out`);
-    else this.clientFault(new HttpError(408, `request body stalled for ${clock.ms} ms`));
+    else this.clientFault(new HttpError(408, `request body stalled for ${clock.ms} ms`), 'client');
   }
 
   /** The backend's buffer has room again (LinkEvents, as are backendData and backendEnd). */
@@ -166,9 +168,8 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
 
   backendEnd(): void {
     if (this.response.backendEnded()) return this.responseComplete();
-    if (this.phase === 'exchanging' && this.response.phase !== 'complete') {
-      this.backendFailed('reset', 'backend closed the connection before the response was complete');
-    }
+    const early = this.phase === 'exchanging' && this.response.phase !== 'complete';
+    if (early) this.backendFailed('reset', 'backend closed the connection before the response was complete');
   }
 
   // --- Events of the response relay (RelayEvents) ---
@@ -182,12 +183,9 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.backendClock.stop();
   }
 
+  /** The response is out. If it came before the request body was over (a 413, say), finish() closes both sides. */
   private responseComplete(): void {
-    if (this.request.phase === 'forwarded') return this.complete();
-    // The backend answered before the request body was over (a 413, say). The connection can
-    // no longer be trusted to be in step: close both sides once the response is out.
-    this.releaseBackend('destroy', 'success');
-    this.end();
+    this.finish({ by: 'nobody', in: 'body', status: this.response.head?.status, reason: '', timedOut: false });
   }
 
   /** The one path for a backend that let us down (LinkEvents): account, then retry, answer or cut. */
@@ -195,73 +193,73 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     if (this.phase === 'done') return;
     const { head, client, context, upstream } = this.o;
     const { conn } = this.link!;
+    const where = this.where();
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
     const stale = conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = this.phase === 'exchanging';
     this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason, kind === 'timeout');
-    const step = nextStep({
-      kind,
-      stale,
-      requestSent,
-      clientWritten: this.response.clientWritten,
-      staleRetried: this.staleRetried,
-      bodySent: this.request.started,
-      method: head.method,
-      anotherBackend: this.record.untried(upstream.pool.available()).length > 0,
-    });
+    const [clientWritten, staleRetried, bodySent] = [this.response.clientWritten, this.staleRetried, this.request.started];
+    const anotherBackend = this.record.untried(upstream.pool.available()).length > 0;
+    const step = nextStep({ kind, stale, requestSent, clientWritten, staleRetried, bodySent, method: head.method, anotherBackend });
     if (step.do === 'retry') {
       this.staleRetried ||= step.sameBackend;
-      return this.attempt(step.sameBackend);
+      return this.attempt(step.sameBackend ? conn.backend : undefined);
     }
+    const by: EndedBy = kind === 'local' ? 'resource' : kind === 'invalid' ? 'proxy' : 'backend';
+    const ending = { by, in: where, reason, timedOut: kind === 'timeout' };
     if (step.do === 'cut') {
       context.log(`${head.method} ${head.target}: ${reason} after the response began; cutting the client`);
       client.destroy();
-      return this.end();
+      return this.finish({ ...ending, status: this.response.head?.status });
     }
     if (kind === 'local') context.onLocalError(reason);
-    this.respondError(step.status, reason, kind !== 'local');
+    this.respondError({ ...ending, status: step.status });
   }
 
-  /** The client broke the rules mid-body (too large, too slow, malformed, cut short): its fault, not the backend's. */
-  private clientFault(err: HttpError): void {
+  /** The client broke the rules mid-body: too large or malformed (by: proxy), too slow or cut short (by: client). */
+  private clientFault(err: HttpError, by: EndedBy): void {
     if (this.phase === 'done') return;
-    if (this.link) this.releaseBackend('destroy', 'neutral');
-    if (this.response.clientWritten) {
-      this.o.client.destroy();
-      return this.end();
-    }
-    this.respondError(err.status, err.message, true, false);
+    const outcome = { ...this.ending(by, err.status, err.message), timedOut: err.status === 408 };
+    if (!this.response.clientWritten) return this.respondError(outcome);
+    this.o.client.destroy(); // a second status line would corrupt what the client already has
+    this.finish({ ...outcome, status: this.response.head?.status });
   }
 
-  /** The one place the proxy answers for itself. */
-  private respondError(status: number, detail: string, logIt = true, mayKeep = true): void {
+  /** The one place the proxy answers for itself, then finish(). (Our own shortage, and every backend down, log per burst.) */
+  private respondError(outcome: Outcome & { status: number }): void {
     const { head, context } = this.o;
-    if (logIt && !this.o.upstream.pool.quiet) context.log(`${status} for ${head.method} ${head.target}: ${detail}`);
-    this.response.keepClient = mayKeep && this.keepAlive();
-    this.record.answered(status, head.method === 'HEAD' ? 0 : errorBody(status, detail).length);
-    this.response.write(errorResponse(status, detail, this.response.keepClient, head.method === 'HEAD'));
-    this.end();
+    const { status, reason } = outcome;
+    if (outcome.by !== 'resource' && !this.o.upstream.pool.quiet) context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
+    this.response.keepClient = this.keepAlive();
+    this.record.answered(head.method === 'HEAD' ? 0 : errorBody(status, reason).length);
+    this.response.write(errorResponse(status, reason, this.response.keepClient, head.method === 'HEAD'));
+    this.finish(outcome);
   }
 
-  /** Both directions are over: give the backend connection back if it is still in step. */
-  private complete(): void {
-    if (this.phase === 'done') return;
-    this.releaseBackend(this.response.backendReusable ? 'keep' : 'destroy', 'success');
-    this.end();
+  private ending(by: EndedBy, status: number, reason: string): Outcome & { status: number } {
+    return { by, in: this.where(), status, reason, timedOut: false };
+  }
+
+  private where(): EndedIn {
+    if (this.phase === 'connecting') return 'connect';
+    if (this.response.phase !== 'head') return 'body';
+    return this.request.phase === 'forwarded' ? 'head' : 'request';
   }
 
   /**
-   * The one release path for the backend connection (nginx's free(peer, state)): detach our
-   * listeners, count the request as done, record the outcome, then pool or destroy the socket.
-   * outcome: 'success', 'neutral' (nobody's fault), or the failure's reason.
+   * The one release path for a backend connection (nginx's free(peer, state)): detach, record the attempt
+   * ('success', 'neutral': nobody's fault, or the failure's reason), then pool, destroy or hand over the socket.
    */
-  private releaseBackend(socket: 'keep' | 'destroy', outcome: string, timedOut = false): void {
-    const { conn } = this.link!;
+  private releaseBackend(socket: 'keep' | 'destroy' | 'hand-over', outcome: string, timedOut = false, status = this.response.head?.status): void {
+    const link = this.link!;
+    const { conn } = link;
+    this.link = undefined; // released once
     this.backendClock.stop();
-    this.link!.detach();
-    this.record.attemptEnded(conn.backend, this.o.upstream.pool, outcome, this.response.head?.status, timedOut);
+    link.detach();
+    this.record.attemptEnded(conn.backend, this.o.upstream.pool, outcome, status, timedOut);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
+    else conn.handOver();
   }
 
   /** 101 Switching Protocols: from now on the two sockets are a plain byte tunnel (part 2's pump). */
@@ -270,30 +268,32 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { conn } = this.link!;
     if (upgrade === undefined) return this.backendFailed('invalid', 'backend switched protocols unasked');
     if (this.request.phase !== 'forwarded') return this.backendFailed('invalid', 'backend switched protocols mid-body: the tunnel would carry the rest');
-    this.backendClock.stop();
-    this.clientClock.stop();
-    this.link!.detach();
-    conn.handOver();
-    this.record.attemptEnded(conn.backend, this.o.upstream.pool, 'success', head.status);
-    this.record.finished(client.remoteAddress ?? '-', head.status, 0);
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
     if (rest.length > 0) this.response.write(rest);
     const early = hooks.takeClient();
+    this.finish({ by: 'nobody', in: 'tunnel', status: head.status, reason: '', timedOut: false }); // hands the socket over
     if (early.length > 0) conn.socket.write(early);
-    this.phase = 'tunnel';
     tunnel(client, conn.socket, { onBuffered: context.onBuffered, idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
     client.resume();
     conn.socket.resume();
-    hooks.finished(false, true);
   }
 
-  private end(clientGone = false): void {
+  /**
+   * The one way out (nginx's ngx_http_upstream_finalize_request): every ending comes here once. The
+   * backend connection is pooled (in step), handed to a tunnel, or closed; then the record; then the client.
+   */
+  private finish(outcome: Outcome): void {
     if (this.phase === 'done' || this.phase === 'tunnel') return;
-    this.phase = 'done';
+    if (this.link) {
+      const inStep = outcome.by === 'nobody' && outcome.in !== 'tunnel' && this.request.phase === 'forwarded' && this.response.backendReusable;
+      const socket = outcome.in === 'tunnel' ? 'hand-over' : inStep ? 'keep' : 'destroy';
+      this.releaseBackend(socket, outcome.by === 'nobody' ? 'success' : 'neutral', false, outcome.in === 'tunnel' ? outcome.status : undefined);
+    }
+    this.phase = outcome.in === 'tunnel' ? 'tunnel' : 'done';
     this.backendClock.stop();
     this.clientClock.stop();
-    this.record.finished(this.o.client.remoteAddress ?? '-', clientGone ? 499 : this.response.head?.status, this.response.bodyBytes);
-    this.o.hooks.finished(this.response.keepClient);
+    this.record.finished(this.o.client.remoteAddress ?? '-', outcome, this.response.bodyBytes);
+    this.o.hooks.finished(outcome.in === 'tunnel' ? 'tunnel' : this.response.keepClient ? 'keep' : 'close');
   }
 }
 

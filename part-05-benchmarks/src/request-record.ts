@@ -6,6 +6,7 @@ import { accessRecord, type AccessRecord } from './access-log.ts';
 import type { RequestHead } from './http/parser.ts';
 import type { Backend, Pool } from './pool.ts';
 import type { ExchangeContext } from './exchange-context.ts';
+import { terminationState, type Outcome } from './outcome.ts';
 
 export class RequestRecord {
   /** When the request and the current attempt began (performance.now(), ms). */
@@ -15,8 +16,8 @@ export class RequestRecord {
   private readonly attempts: AccessRecord['upstreams'] | undefined;
   /** Backends this request has been sent to: a retry goes elsewhere. */
   private readonly tried = new Set<Backend>();
-  /** What we answered ourselves, if we did (an error response). */
-  private own: { status: number; bodyBytes: number } | undefined;
+  /** The body bytes of our own answer, if we answered (an error response). */
+  private ownBodyBytes: number | undefined;
 
   constructor(
     private readonly head: RequestHead,
@@ -57,15 +58,16 @@ export class RequestRecord {
   }
 
   /** We answer for ourselves (502, 503, 504, 408...). */
-  answered(status: number, bodyBytes: number): void {
-    this.own = { status, bodyBytes };
+  answered(bodyBytes: number): void {
+    this.ownBodyBytes = bodyBytes;
   }
 
-  /** The exchange is over: the relayed status and body size, unless we answered ourselves (499: nobody did). */
-  finished(clientIp: string, relayedStatus: number | undefined, relayedBodyBytes: number): void {
-    const status = this.own?.status ?? relayedStatus ?? 499;
+  /** The exchange is over: its status (499 if nobody answered), the body bytes sent, and the termination state. */
+  finished(clientIp: string, outcome: Outcome, relayedBodyBytes: number): void {
+    const status = outcome.status ?? 499;
     this.context.onResponse(status);
     const seconds = (performance.now() - this.startedAt) / 1000;
-    this.context.accessLog?.write(accessRecord(clientIp, this.head, status, this.own?.bodyBytes ?? relayedBodyBytes, this.attempts!, seconds));
+    const bytes = this.ownBodyBytes ?? relayedBodyBytes;
+    this.context.accessLog?.write(accessRecord(clientIp, this.head, status, bytes, this.attempts!, seconds, terminationState(outcome)));
   }
 }

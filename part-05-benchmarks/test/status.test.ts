@@ -172,16 +172,16 @@ describe('access log', () => {
     const lines = readFileSync(file, 'utf8').split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(
-      new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d{2}/[A-Z][a-z]{2}/\\d{4}:\\d{2}:\\d{2}:\\d{2} [+-]\\d{4}\\] "GET /hello\\?x=1 HTTP/1\\.1" 200 16 "http://example/" "test \\\\x22agent\\\\x22" ${a.replace(/\./g, '\\.')} 200 \\d+\\.\\d{3} \\d+\\.\\d{3}$`),
+      new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d{2}/[A-Z][a-z]{2}/\\d{4}:\\d{2}:\\d{2}:\\d{2} [+-]\\d{4}\\] "GET /hello\\?x=1 HTTP/1\\.1" 200 16 "http://example/" "test \\\\x22agent\\\\x22" ${a.replace(/\./g, '\\.')} 200 \\d+\\.\\d{3} \\d+\\.\\d{3} --$`),
     );
-    expect(lines[1]).toMatch(/^127\.0\.0\.1 - - \[.+\] "-" 400 \d+ "-" "-" - - - 0\.000$/);
+    expect(lines[1]).toMatch(/^127\.0\.0\.1 - - \[.+\] "-" 400 \d+ "-" "-" - - - 0\.000 PR$/);
     expect(lines[2]).toBe('');
   });
 
   it('drops lines instead of growing without bound when the disk or pipe does not keep up', () => {
     const stuck = new Writable({ write: () => {} }); // never calls back: a disk that hangs
     const log = new AccessLog(stuck, () => {});
-    const line = { clientIp: '127.0.0.1', start: 0, requestLine: 'GET / HTTP/1.1', status: 200, bodyBytes: 1, referer: undefined, userAgent: undefined, upstreams: [], requestSeconds: 0 };
+    const line = { clientIp: '127.0.0.1', start: 0, requestLine: 'GET / HTTP/1.1', status: 200, bodyBytes: 1, referer: undefined, userAgent: undefined, upstreams: [], requestSeconds: 0, termination: '--' };
     for (let i = 0; i < 20_000; i++) log.write(line);
     expect(log.dropped).toBeGreaterThan(0);
     expect(stuck.writableLength).toBeLessThanOrEqual(MAX_QUEUED + 200);
