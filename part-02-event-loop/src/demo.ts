@@ -31,14 +31,17 @@ console.log(`demo backend on 127.0.0.1:${port}. Try:`);
 console.log(`  curl http://${at}/`);
 console.log(`  curl http://${at}/slow & curl http://${at}/   # the second answers at once`);
 
+let stopping = false;
 const shutdown = async () => {
-  console.error('shutting down: no new clients, finishing open connections (Ctrl-C again stops at once)');
+  if (stopping) return; // one Ctrl-C can arrive twice: from the terminal, and relayed by tsx or npm
+  stopping = true;
+  console.error('shutting down: no new clients, finishing open connections');
   await proxy.close(SHUTDOWN_DEADLINE_MS);
   backend.close(); // only now: the drain needs it
   process.exit(0);
 };
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
 
 /** main.ts's flags, less those the demo cannot honour; --help and mistakes end the process here. */
 function demoFlags(argv: string[], backendFlags: string[]): ProxyConfig {

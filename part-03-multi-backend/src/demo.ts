@@ -38,14 +38,17 @@ console.log(`  for i in 1 2 3; do curl -s http://${at}/; done`);
 console.log('And one keep-alive connection with three requests (all land on one backend; see part 4):');
 console.log(`  curl -s http://${at}/1 http://${at}/2 http://${at}/3`);
 
+let stopping = false;
 const shutdown = async () => {
-  console.error('shutting down: no new clients, finishing open connections (Ctrl-C again stops at once)');
+  if (stopping) return; // one Ctrl-C can arrive twice: from the terminal, and relayed by tsx or npm
+  stopping = true;
+  console.error('shutting down: no new clients, finishing open connections');
   await proxy.close(SHUTDOWN_DEADLINE_MS);
   for (const server of backends) server.close(); // only now: the drain needs them
   process.exit(0);
 };
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
 
 /** main.ts's flags, less those the demo cannot honour; --help and mistakes end the process here. */
 function demoFlags(argv: string[], backendFlags: string[]): ProxyConfig {

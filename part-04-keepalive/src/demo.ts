@@ -48,14 +48,17 @@ const config: ProxyConfig = { ...flags, upstreams, virtualHosts };
 const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.listen));
 const at = formatAddress(proxy.address);
 
+let stopping = false;
 const shutdown = async () => {
-  console.error('shutting down: no new clients, finishing open connections (Ctrl-C again stops at once)');
+  if (stopping) return; // one Ctrl-C can arrive twice: from the terminal, and relayed by tsx or npm
+  stopping = true;
+  console.error('shutting down: no new clients, finishing open connections');
   await proxy.close(SHUTDOWN_DEADLINE_MS);
   for (const server of backends) server.close(); // only now: the drain needs them
   process.exit(0);
 };
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
 
 console.log(`listening on ${at}`);
 console.log(`upstreams: default = www-1, www-2 (${config.strategy}); api = api-1, api-2 (least-connections) for api.localhost`);

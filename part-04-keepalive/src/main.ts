@@ -21,14 +21,17 @@ async function main(): Promise<void> {
 
   const proxy = await startProxy(config);
 
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) return; // one Ctrl-C can arrive twice: from the terminal, and relayed by tsx or npm
+    stopping = true;
     const closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
     console.error('shutting down: no new clients, finishing open connections');
     await closing;
     process.exit(0);
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
   console.log(`listening on ${formatAddress(proxy.address)}`);
 }

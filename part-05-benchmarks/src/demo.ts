@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { parseFlags, UsageError, type ProxyConfig } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress, parseAddress, type Address } from './address.ts';
+import { processStatus } from './metrics.ts';
 import { validateConfig } from './config.ts';
 import { startAdmin, type Lab } from './admin.ts';
 
@@ -75,8 +76,8 @@ const flags = demoFlags(process.argv.slice(2), demo.slice(0, 2).flatMap((b) => [
 const { upstreams, virtualHosts, healthCheck } = validateConfig({
   listen: formatAddress(flags.listen),
   strategy: flags.strategy,
-  backends: [{ address: www1 }, { address: www2 }],
-  upstreams: { api: { strategy: 'least-connections', backends: [{ address: api1 }, { address: api2 }] } },
+  backends: [{ address: www1, name: 'www-1' }, { address: www2, name: 'www-2' }],
+  upstreams: { api: { strategy: 'least-connections', backends: [{ address: api1, name: 'api-1' }, { address: api2, name: 'api-2' }] } },
   virtualHosts: [{ serverNames: ['api.localhost', '*.api.localhost'], upstream: 'api' }],
   healthCheck: { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2 },
 });
@@ -104,20 +105,23 @@ const lab: Lab = {
 };
 const admin = await startAdmin(
   config.admin!,
-  async () => ({ ...proxy.status(), lab: demo.map((b) => ({ backend: b.address, label: b.label, mode: b.mode })) }),
+  async () => ({ ...proxy.status(), processes: [processStatus()], lab: demo.map((b) => ({ backend: b.address, label: b.label, mode: b.mode })) }),
   lab,
 ).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.admin!, '--admin'));
 const at = formatAddress(proxy.address);
 
+let stopping = false;
 const shutdown = async () => {
-  console.error('shutting down: no new clients, finishing open connections (Ctrl-C again stops at once)');
+  if (stopping) return; // one Ctrl-C can arrive twice: from the terminal, and relayed by tsx or npm
+  stopping = true;
+  console.error('shutting down: no new clients, finishing open connections');
   await admin.close();
   await proxy.close(SHUTDOWN_DEADLINE_MS);
   for (const backend of demo) backend.stop(); // only now: the drain needs them
   process.exit(0);
 };
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
 
 console.log(`listening on ${at}`);
 console.log(`status on http://${formatAddress(admin.address)}/   (open it in a browser: the lab buttons are there)`);

@@ -33,14 +33,14 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
 
   let closing: Promise<number> | undefined;
   const shutdown = async () => {
-    if (closing) return; // Ctrl-C reaches a worker twice: from the terminal, then from the primary
+    if (closing) return; // a signal can arrive twice: from the terminal, then from the primary (or tsx, or npm)
     closing = proxy.close(SHUTDOWN_DEADLINE_MS); // stops accepting before it returns
     if (announce) console.error(SHUTTING_DOWN); // with workers, the primary says it once
     await closing;
     process.exit(0);
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   process.on('SIGHUP', () => {
     // Re-read the same flags (and so the same --config file); a bad file changes nothing.
     let next: ProxyConfig;
@@ -196,8 +196,8 @@ function supervise(config: ProxyConfig): void {
     console.error(SHUTTING_DOWN);
     stop();
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });

@@ -89,12 +89,15 @@ describe('the demo (npm start)', () => {
     expect(await proc.exit).toEqual({ code: 0, signal: null });
   }, 10_000);
 
-  it('drains a slow request on SIGINT before it stops its backends', async () => {
+  it('drains a slow request on SIGINT (even when it arrives twice) before it stops its backends', async () => {
     const proc = runDemo(ANY_PORTS);
     const port = await listeningPort(proc);
     const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\//m))[1]);
     const slow = request(port, { path: '/slow' }); // the backend answers after 2 s
     while (!backendRows(await status(adminPort)).some((b) => b.active > 0)); // until a backend has it
+    proc.child.kill('SIGINT');
+    // Again once it is draining, as a terminal's Ctrl-C arrives a second time, relayed by tsx or npm.
+    await waitForOutput(proc, /^shutting down/m);
     proc.child.kill('SIGINT');
     const reply = await slow;
     expect(reply.status).toBe(200);
