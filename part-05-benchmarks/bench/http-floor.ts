@@ -42,6 +42,7 @@ class BackendSocket {
 
   constructor(readonly index: number) {
     this.socket = net.connect(backends[index]!);
+    this.socket.setNoDelay(true); // as every proxy here: no Nagle delay on a small write
     this.socket.on('data', (data: Buffer) => this.owner?.backendData(data));
     this.socket.on('error', () => {});
     this.socket.on('close', () => {
@@ -62,6 +63,7 @@ class Client {
   private closeAfter = false;
 
   constructor(private readonly socket: net.Socket) {
+    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.clientData(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.backend?.socket.destroy());
@@ -84,8 +86,8 @@ class Client {
     const index = next++ % backends.length;
     this.backend = idle[index]!.pop() ?? new BackendSocket(index);
     this.backend.owner = this;
-    this.backend.socket.write(serialize(head.line.replace(/HTTP\/1\.0$/, 'HTTP/1.1'), head.fields));
-    if (body.length > 0) this.backend.socket.write(body);
+    const out = serialize(head.line.replace(/HTTP\/1\.0$/, 'HTTP/1.1'), head.fields);
+    this.backend.socket.write(body.length > 0 ? Buffer.concat([Buffer.from(out, 'latin1'), body]) : out); // one write
   }
 
   backendData(data: Buffer): void {
@@ -95,13 +97,15 @@ class Client {
       if (end === -1) return;
       const head = parseHead(this.response.toString('latin1', 0, end));
       if (this.closeAfter) head.fields.push(['connection', 'close']);
-      this.socket.write(serialize(head.line, head.fields));
-      data = this.response.subarray(end + 4);
+      const body = this.response.subarray(end + 4);
+      // Head and the first body bytes in one write.
+      this.socket.write(Buffer.concat([Buffer.from(serialize(head.line, head.fields), 'latin1'), body]));
       this.response = Buffer.alloc(0);
-      this.remaining = head.length;
+      this.remaining = head.length - body.length;
+    } else {
+      if (data.length > 0) this.socket.write(data);
+      this.remaining -= data.length;
     }
-    if (data.length > 0) this.socket.write(data);
-    this.remaining -= data.length;
     if (this.remaining > 0 || !this.backend) return;
     // The response is complete: the backend socket goes back to its pool.
     this.backend.owner = undefined;
