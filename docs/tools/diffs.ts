@@ -1,7 +1,7 @@
 // `npm run diffs`: regenerate docs/diffs/part-NN.diff and .md, and one pair per chapter section.
 // `npm run diff -- 2 3 [PATH ...]`: print the diff between two parts, or of some paths only
 // (`npm run diff -- 3 4 src/http`), coloured on a terminal.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, lineCounts, partDiff, partFolders } from './part-diff.ts';
 import { SUMMARIES } from './summaries.ts';
@@ -81,6 +81,9 @@ if (command === '--help' || rest.includes('--help')) {
   const from = pick(rest[0]);
   const to = pick(rest[1]);
   if (!from || !to) fail(`no such part: "${from ? rest[1] : rest[0]}" (have ${have})`);
+  // A path in neither part is a typo, not an empty diff.
+  const missing = rest.slice(2).find((path) => !existsSync(join(ROOT, from, path)) && !existsSync(join(ROOT, to, path)));
+  if (missing !== undefined) fail(`no such path in ${from} or ${to}: "${missing}"`);
   process.stdout.write(partDiff(from, to, process.stdout.isTTY === true, rest.slice(2)));
 } else if (command !== undefined && command !== 'check') {
   fail(`unknown command ${command}`);
