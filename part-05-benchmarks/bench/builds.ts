@@ -1,5 +1,5 @@
 // Builds of other commits, measured in the same interleaved run as today's code (`--at COMMIT`):
-// each commit is checked out into a temporary git worktree, and its part 5 runs from there.
+// each commit is checked out into a temporary git worktree, and its load balancer runs from there.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';

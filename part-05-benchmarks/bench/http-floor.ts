@@ -1,4 +1,4 @@
-// The HTTP floor: the least an HTTP/1.1 keep-alive proxy in Node.js must pay, as part 2's pump is
+// The HTTP floor: the least an HTTP/1.1 keep-alive proxy in Node.js must pay, as the byte pump is
 // for TCP. NOT A PRODUCT. It parses and rebuilds heads (X-Forwarded-For and Via added, hop-by-hop
 // fields dropped) and balances each request round-robin over pooled keep-alive backend sockets,
 // with listeners attached once per socket. It leaves out everything else the book's proxy

@@ -13,6 +13,16 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(shut));
 });
 
+/** The proxy with its admin listener (and `extra` flags) in front of one backend that answers "ok". */
+async function withAdmin(extra: string[], openFileLimit?: number) {
+  const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+  servers.push(server);
+  const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--admin', '127.0.0.1:0', ...extra], openFileLimit);
+  const port = await listeningPort(proc);
+  const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+  return { proc, port, adminPort, backend: `127.0.0.1:${backendPort}` };
+}
+
 describe('command line', () => {
   it('--help prints the usage on stdout and exits 0', async () => {
     const proc = run(['--help']);
@@ -202,11 +212,7 @@ describe('command line', () => {
   });
 
   it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line', async () => {
-    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
-    servers.push(server);
-    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2', '--admin', '127.0.0.1:0']);
-    const port = await listeningPort(proc);
-    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    const { proc, port, adminPort } = await withAdmin(['--workers', '2']);
     expect(proc.stdout().indexOf('listening on')).toBeLessThan(proc.stdout().indexOf('status on'));
 
     await Promise.all(Array.from({ length: 20 }, () => request(port)));
@@ -229,12 +235,8 @@ describe('command line', () => {
   });
 
   it('/metrics has the process_* series of the Prometheus client, read from the process itself', async () => {
-    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
-    servers.push(server);
     const before = Date.now() / 1000;
-    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--admin', '127.0.0.1:0'], 512);
-    await listeningPort(proc);
-    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    const { proc, adminPort } = await withAdmin([], 512);
     const reply = await request(adminPort, { path: '/metrics' });
     expect(reply.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(reply.body.toString())?.[1]);
@@ -250,16 +252,12 @@ describe('command line', () => {
   });
 
   it('counters never go down when a worker dies: the primary keeps what it had counted', async () => {
-    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
-    servers.push(server);
-    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2', '--admin', '127.0.0.1:0']);
-    const port = await listeningPort(proc);
-    const adminPort = Number((await waitForOutput(proc, /^status on http:\/\/127\.0\.0\.1:(\d+)\/$/m))[1]);
+    const { proc, port, adminPort, backend } = await withAdmin(['--workers', '2']);
     const primary = Number((await waitForOutput(proc, /^pid (\d+):/m))[1]);
     const counters = async () => {
       const text = (await request(adminPort, { path: '/metrics' })).body.toString();
       const value = (series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.slice(series.length + 1));
-      return [value('lb_requests_total'), value('lb_connections_accepted_total'), value(`lb_backend_requests_total{upstream="default",backend="127.0.0.1:${backendPort}"}`)];
+      return [value('lb_requests_total'), value('lb_connections_accepted_total'), value(`lb_backend_requests_total{upstream="default",backend="${backend}"}`)];
     };
 
     await Promise.all(Array.from({ length: 10 }, () => request(port)));
