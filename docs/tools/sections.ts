@@ -14,7 +14,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '1-framing',
       title: '4.1 Framing and the strict parser',
       paths: [
-        'src/http/parser.ts', 'src/http/target.ts', 'src/http/body.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/rfc-rules.test.ts',
+        'src/http/parser.ts', 'src/http/target.ts', 'src/http/body.ts', 'src/http/persistence.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/rfc-rules.test.ts',
         'test/differential.test.ts',
       ],
     },
@@ -22,14 +22,14 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '2-one-request',
       title: '4.2 One request at a time: the client connection and the exchange',
       paths: [
-        'src/proxy.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-context.ts', 'src/request-body.ts',
+        'src/proxy.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-phase.ts', 'src/exchange-context.ts', 'src/request-body.ts',
         'src/response-relay.ts', 'src/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts', 'test/http.test.ts', 'test/proxy.test.ts',
       ],
     },
     {
       id: '3-failures',
       title: '4.3 Failures, whose fault they are, and safe retries',
-      paths: ['src/backend-link.ts', 'src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
+      paths: ['src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
     },
     {
       id: '4-pool',

@@ -1,7 +1,8 @@
 // One client connection: read a request head, run its exchange, then wait for the next request
 // (keep-alive), in order even when the client sends several at once (pipelining).
 import type net from 'node:net';
-import { parseRequestHead, headerTokens, headerValues, type RequestHead } from './http/parser.ts';
+import { parseRequestHead, headerValues, type RequestHead } from './http/parser.ts';
+import { clientAsksToPersist } from './http/persistence.ts';
 import { requestFraming, type Framing } from './http/body.ts';
 import { upgradeRequested } from './http/headers.ts';
 import { errorResponse, HttpError } from './http/errors.ts';
@@ -22,20 +23,17 @@ export interface ClientContext extends ExchangeContext {
  * tunnel: upgraded (WebSocket); the byte pump owns the socket.
  * closing: our side is ended; we read and drop until the client closes, or LINGER_MS.
  */
-export type ClientPhase = 'idle' | 'head' | 'exchange' | 'tunnel' | 'closing';
+export type ClientPhase = { name: 'idle' | 'head' | 'tunnel' | 'closing' } | { name: 'exchange'; exchange: Exchange };
 
 const EMPTY = Buffer.alloc(0);
 /** How long we keep reading (and dropping) a client's bytes after we said we are closing. */
 const LINGER_MS = 2000;
 
 export class ClientConnection {
-  phase: ClientPhase = 'idle';
+  phase: ClientPhase = { name: 'idle' };
   private buffer: Buffer = EMPTY;
-  private exchange: Exchange | undefined;
   private requests = 0;
   private timer: NodeJS.Timeout | undefined;
-  /** The client sent FIN: it will send no more, though it may still read. */
-  private clientEnded = false;
   /** Shutdown or reload asked us to close after the response in flight. */
   private stopping = false;
 
@@ -53,34 +51,36 @@ export class ClientConnection {
   /** Graceful shutdown: close now if idle, else after the response in flight. */
   shutdown(): void {
     this.stopping = true;
+    if (this.phase.name === 'exchange') this.phase.exchange.closeAfter();
     // A tunnel has no response to finish; it closes now too.
-    if (this.phase === 'idle' || this.phase === 'tunnel') this.socket.destroy();
+    if (this.phase.name === 'idle' || this.phase.name === 'tunnel') this.socket.destroy();
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.phase === 'closing') return; // lingering: read and drop
-    if (this.exchange && this.exchange.request.phase !== 'forwarded') return this.exchange.clientBytes(chunk);
+    const p = this.phase;
+    if (p.name === 'closing') return; // lingering: read and drop
+    if (p.name === 'exchange' && p.exchange.readsBody) return p.exchange.clientBytes(chunk);
     this.buffer = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
-    if (this.phase === 'exchange') this.socket.pause(); // a pipelined request waits for the one before it
+    if (p.name === 'exchange') this.socket.pause(); // a pipelined request waits for the one before it
     else this.next();
   };
 
   /** Parses the next request from the buffer, or waits for one. */
   private next(): void {
     if (this.buffer.length === 0) {
-      if (this.clientEnded || this.stopping) return this.close();
+      if (this.socket.readableEnded || this.stopping) return this.close();
       // Idle between requests: nginx's keepalive_timeout.
-      return this.enter('idle', this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
+      return this.enter({ name: 'idle' }, this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
     }
     // A request has begun: all of its head must arrive in time (client_header_timeout, slowloris).
-    if (this.phase !== 'head') {
-      this.enter('head', this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
+    if (this.phase.name !== 'head') {
+      this.enter({ name: 'head' }, this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
     }
     let method: string | undefined;
     try {
       const parsed = parseRequestHead(this.buffer, this.ctx.config.limits);
       if (!parsed) {
-        if (this.clientEnded) this.close(); // the client gave up mid-head
+        if (this.socket.readableEnded) this.close(); // the client gave up mid-head
         return;
       }
       method = parsed.head.method;
@@ -101,31 +101,25 @@ export class ClientConnection {
     if (upstreamName === undefined) throw new HttpError(404, `no site for host "${host ?? ''}"`);
     this.requests++;
     this.ctx.onRequest();
-    const keepAlive =
-      head.version === '1.1' && !headerTokens(head, 'connection').includes('close') && this.requests < this.ctx.config.keepAliveRequests;
-    this.enter('exchange');
-    this.exchange = new Exchange({
+    const upstream = this.ctx.upstreams.get(upstreamName);
+    if (upstream === undefined) throw new Error(`virtual hosts route to unknown upstream "${upstreamName}"`); // config.ts rules this out
+    const exchange = new Exchange({
       client: this.socket,
       head,
       framing,
-      upstream: this.ctx.upstreams.get(upstreamName)!,
+      upstream,
+      keepClient: clientAsksToPersist(head) && this.requests < this.ctx.config.keepAliveRequests && !this.stopping,
       upgrade: upgradeRequested(head),
       context: this.ctx,
       hooks: {
-        requestForwarded: (rest) => {
-          this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
-          if (rest.length > 0) this.socket.pause();
-        },
-        // Asked as the response head goes out, so a shutdown since the request began is told.
-        keepAlive: () => keepAlive && !this.stopping,
+        bodyRead: (rest) => this.keepNext(rest),
         finished: (next) => {
-          this.exchange = undefined;
           if (next === 'tunnel') return;
           if (next === 'close' || this.stopping) return this.close();
           this.socket.resume();
           this.next();
         },
-        takeClient: () => {
+        handOver: () => {
           this.detach();
           const early = this.buffer;
           this.buffer = EMPTY;
@@ -133,7 +127,17 @@ export class ClientConnection {
         },
       },
     });
-    this.exchange.start(initial);
+    this.enter({ name: 'exchange', exchange });
+    // A bodiless request's next bytes are the next request: they wait here, not in the exchange.
+    if (exchange.readsBody) return exchange.start(initial);
+    this.keepNext(initial);
+    exchange.start(EMPTY);
+  }
+
+  /** Keeps what the client sent after the current request (pipelining) until that request is done. */
+  private keepNext(rest: Buffer): void {
+    this.buffer = rest.length > 0 ? Buffer.from(rest) : EMPTY;
+    if (rest.length > 0) this.socket.pause();
   }
 
   /** A request we refuse: say why, then close (the stream is no longer trustworthy). */
@@ -144,30 +148,30 @@ export class ClientConnection {
 
   /** Ends our side, then reads and drops until the client closes or LINGER_MS passes. */
   private close(): void {
-    if (this.phase === 'closing') return;
+    if (this.phase.name === 'closing') return;
     this.buffer = EMPTY;
     this.socket.end();
     this.socket.resume();
-    this.enter('closing', LINGER_MS, () => this.socket.destroy());
+    this.enter({ name: 'closing' }, LINGER_MS, () => this.socket.destroy());
   }
 
   private readonly onEnd = (): void => {
-    this.clientEnded = true;
-    if (this.phase === 'closing') return void this.socket.destroy();
+    const p = this.phase;
+    if (p.name === 'closing') return void this.socket.destroy();
     // Half-close: the client has said all it will say, and still waits for its answer. The
     // exchange decides whether what it sent is a whole request.
-    if (this.exchange && this.exchange.request.phase !== 'forwarded') return this.exchange.clientEnded();
-    if (!this.exchange) this.next();
+    if (p.name !== 'exchange') return this.next();
+    if (p.exchange.readsBody) p.exchange.clientEnded();
   };
 
   private readonly onClose = (): void => {
     this.clearTimer();
-    this.exchange?.abort();
+    if (this.phase.name === 'exchange') this.phase.exchange.abort();
   };
 
   /** For an upgrade: the tunnel takes the socket over. */
   private detach(): void {
-    this.enter('tunnel');
+    this.enter({ name: 'tunnel' });
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onClose);
@@ -177,7 +181,7 @@ export class ClientConnection {
   private enter(phase: ClientPhase, ms?: number, expire?: () => void): void {
     this.clearTimer();
     this.phase = phase;
-    if (ms !== undefined) this.timer = setTimeout(expire!, ms);
+    if (ms !== undefined && expire) this.timer = setTimeout(expire, ms);
   }
 
   private clearTimer(): void {

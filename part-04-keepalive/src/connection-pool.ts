@@ -12,6 +12,8 @@ export interface BackendConnection {
   requests: number;
   /** Whether it came from the idle pool (and so may have been closed by the backend meanwhile). */
   reused: boolean;
+  /** Why it closed, if it said ('close' follows 'error'). */
+  error?: NodeJS.ErrnoException;
 }
 
 export class ConnectionPool {
@@ -44,13 +46,14 @@ export class ConnectionPool {
     const socket = this.sockets.track(
       net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
     );
-    socket.on('error', () => {}); // reported to whoever uses it through 'close'
+    const conn: BackendConnection = { socket, backend, requests: 0, reused: false };
+    socket.on('error', (err) => (conn.error = err)); // whoever uses it hears of it through 'close'
     this.live++;
     socket.once('close', () => {
       this.live--;
       this.forget(backend, socket);
     });
-    return { socket, backend, requests: 0, reused: false };
+    return conn;
   }
 
   /** Returns a connection after a complete exchange; closes it if it cannot be kept. */

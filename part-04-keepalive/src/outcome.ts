@@ -25,3 +25,9 @@ export interface Outcome {
   timedOut: boolean;
 }
 
+
+/** What one attempt says about its backend's health (nginx's peer.free() state): it served, it failed and why, or nobody's fault. */
+export type Verdict = { is: 'served' } | { is: 'failed'; reason: string } | { is: 'neutral' };
+
+export const SERVED: Verdict = { is: 'served' };
+export const NEUTRAL: Verdict = { is: 'neutral' };
