@@ -12,8 +12,6 @@ import type { VirtualHosts } from './virtual-hosts.ts';
 export interface ClientContext extends ExchangeContext {
   hosts: VirtualHosts;
   upstreams: Map<string, Upstream>;
-  /** Counts requests, for stats. */
-  onRequest: () => void;
 }
 
 /**
@@ -100,7 +98,7 @@ export class ClientConnection {
     const upstreamName = this.ctx.hosts.route(host);
     if (upstreamName === undefined) throw new HttpError(404, `no site for host "${host ?? ''}"`);
     this.requests++;
-    this.ctx.onRequest();
+    this.ctx.counters.requests++;
     const upstream = this.ctx.upstreams.get(upstreamName);
     if (upstream === undefined) throw new Error(`virtual hosts route to unknown upstream "${upstreamName}"`); // config.ts rules this out
     const exchange = new Exchange({

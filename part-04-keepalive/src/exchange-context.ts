@@ -6,6 +6,8 @@ import type { ConnectionPool } from './connection-pool.ts';
 import type { Pool } from './pool.ts';
 import type { Strategy } from './strategies/index.ts';
 import type { ProxyConfig } from './config.ts';
+import type { BurstLog } from './burst-log.ts';
+import type { Counters } from './counters.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
@@ -18,11 +20,11 @@ export interface Upstream {
 export interface ExchangeContext {
   config: ProxyConfig;
   connections: ConnectionPool;
+  /** The error log (stderr; tests collect it). */
   log: (line: string) => void;
   /** Our own shortage (out of descriptors): logged once per burst, not per request. */
-  onLocalError: (message: string) => void;
-  /** Records bytes queued in user space on a socket we wrote to. */
-  onBuffered: (bytes: number) => void;
+  localTrouble: BurstLog;
+  counters: Counters;
 }
 
 /**

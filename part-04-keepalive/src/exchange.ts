@@ -37,7 +37,7 @@ export class Exchange {
     this.backendClock = new IdleTimer(responseTimeoutMs, () => this.backendFailed('timeout', `backend silent for ${responseTimeoutMs} ms: timed out`));
     this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`), 'client'));
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
-    this.response = new ResponseRelay(o.client, o.context.config.limits, o.context.onBuffered);
+    this.response = new ResponseRelay(o.client, o.context.config.limits, o.context.counters);
     this.mayKeepClient = o.keepClient;
   }
 
@@ -123,7 +123,7 @@ export class Exchange {
     this.clientClock.touch();
     const result = this.request.forward(chunk, conn.socket);
     if (result instanceof HttpError) return this.clientFault(result, 'proxy'); // malformed or too large: refused by us
-    this.o.context.onBuffered(conn.socket.writableLength);
+    this.o.context.counters.buffered(conn.socket.writableLength);
     if (!result.ok) {
       this.o.client.pause(); // the backend reads slower than the client sends: its clock runs
       this.backendClock.arm();
@@ -165,7 +165,7 @@ export class Exchange {
     const early = hooks.handOver();
     this.finish({ by: 'nobody', in: 'tunnel', status: head.status, reason: '', timedOut: false }); // hands the socket over
     if (early.length > 0) conn.socket.write(early);
-    tunnel(client, conn.socket, { onBuffered: context.onBuffered, idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
+    tunnel(client, conn.socket, { onBuffered: (bytes) => context.counters.buffered(bytes), idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
     for (const socket of [client, conn.socket]) socket.resume();
   }
 
@@ -238,7 +238,7 @@ export class Exchange {
       client.destroy();
       return this.finish({ ...ending, status: p.name === 'relaying' ? p.head.status : undefined });
     }
-    if (kind === 'local') context.onLocalError(reason);
+    if (kind === 'local') context.localTrouble.event(reason);
     this.respondError({ ...ending, status: step.status });
   }
 

@@ -9,7 +9,8 @@ import { Pool } from './pool.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { ClientConnection } from './client-connection.ts';
+import { ClientConnection, type ClientContext } from './client-connection.ts';
+import { Counters } from './counters.ts';
 import { VirtualHosts } from './virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
 import type { Upstream } from './exchange.ts';
@@ -57,7 +58,6 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const sockets = new SocketTracker();
   const maxClients = clientLimit();
   const acceptTrouble = new BurstLog(log, 'accept');
-  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(options.upstreams)) {
     upstreams.set(name, {
@@ -70,18 +70,15 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
   const connections = new ConnectionPool(options.backendKeepAlive, sockets, maxClients);
   const clients = new Set<ClientConnection>();
-  const stats = { requests: 0, peakBufferedBytes: 0 };
-  const context = {
+  const counters = new Counters();
+  const context: ClientContext = {
     config: options,
     connections,
     log,
-    onLocalError: (message: string) => localTrouble.event(message),
+    localTrouble: new BurstLog(log, 'cannot open a backend connection'),
+    counters,
     hosts: new VirtualHosts(options.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
     upstreams,
-    onRequest: () => stats.requests++,
-    onBuffered: (bytes: number) => {
-      if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
-    },
   };
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
@@ -110,7 +107,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     connections,
     openSockets: () => sockets.size,
     stats: () => ({
-      ...stats,
+      requests: counters.requests,
+      peakBufferedBytes: counters.peakBufferedBytes,
       clientConnections: clients.size,
       backendConnectionsOpened: connections.opened,
     }),

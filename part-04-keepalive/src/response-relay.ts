@@ -5,6 +5,7 @@ import type net from 'node:net';
 import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from './http/body.ts';
 import { clientResponseHead } from './http/headers.ts';
 import { parseResponseHead, type HeadLimits, type ResponseHead } from './http/parser.ts';
+import type { Counters } from './counters.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NONE: Framing = { kind: 'none' };
@@ -24,8 +25,8 @@ export class ResponseRelay {
   constructor(
     private readonly client: net.Socket,
     private readonly limits: HeadLimits,
-    /** Bytes queued in user space on the client socket. */
-    private readonly onBuffered: (bytes: number) => void,
+    /** Told the bytes queued in user space on the client socket. */
+    private readonly counters: Counters,
   ) {}
 
   /**
@@ -87,7 +88,7 @@ export class ResponseRelay {
   write(data: Buffer): boolean {
     this.clientWritten = true;
     const ok = this.client.write(data);
-    this.onBuffered(this.client.writableLength);
+    this.counters.buffered(this.client.writableLength);
     return ok;
   }
 
