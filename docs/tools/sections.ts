@@ -29,7 +29,7 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '3-failures',
       title: '4.3 Failures, whose fault they are, and safe retries',
-      paths: ['src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
+      paths: ['src/retry-policy.ts', 'src/outcome.ts', 'src/peers.ts', 'test/health.test.ts', 'test/faults.test.ts'],
     },
     {
       id: '4-pool',
@@ -70,7 +70,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.4 Watch it work: status page, metrics, access log, lab',
       paths: [
         'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
-        'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
+        'src/demo.ts', 'src/peers.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
         'test/logs.test.ts', 'src/burst-log.ts', 'src/outcome.ts', 'test/demo.test.ts',
       ],
     },

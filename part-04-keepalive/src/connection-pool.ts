@@ -1,7 +1,7 @@
 // Idle keep-alive connections to backends, so a request need not pay for a new TCP connection.
 // nginx: `keepalive 32;` inside an upstream block.
 import net from 'node:net';
-import type { Backend } from './pool.ts';
+import type { Backend } from './peers.ts';
 import type { SocketTracker } from './sockets.ts';
 import type { BackendKeepAliveConfig } from './config.ts';
 

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { Framing } from './http/body.ts';
 import type { RequestHead } from './http/parser.ts';
 import type { ConnectionPool } from './connection-pool.ts';
-import type { Pool } from './pool.ts';
+import type { Peers } from './peers.ts';
 import type { Strategy } from './strategies/index.ts';
 import type { ProxyConfig } from './config.ts';
 import type { BurstLog } from './burst-log.ts';
@@ -12,7 +12,7 @@ import type { Counters } from './counters.ts';
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
   name: string;
-  pool: Pool;
+  peers: Peers;
   strategy: Strategy;
 }
 

@@ -11,7 +11,7 @@ import { ResponseRelay, type Relayed } from './response-relay.ts';
 import { closeFailure, nextStep, type Failure } from './retry-policy.ts';
 import { IdleTimer } from './idle-timer.ts';
 import type { BackendConnection } from './connection-pool.ts';
-import type { Backend } from './pool.ts';
+import type { Backend } from './peers.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 import { NEUTRAL, SERVED, type EndedBy, type Outcome, type Verdict } from './outcome.ts';
 import { endedIn, backendMaySpeak, hear, stopHearing, type ExchangePhase, type Relaying } from './exchange-phase.ts';
@@ -85,7 +85,7 @@ export class Exchange {
   /** Picks a backend (or `again`, on a fresh connection: the stale-socket retry) and connects; 503 if none is left. */
   private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
-    const backend = again ?? upstream.strategy.pick(upstream.pool.available().filter((b) => !this.tried.has(b)));
+    const backend = again ?? upstream.strategy.pick(upstream.peers.available().filter((b) => !this.tried.has(b)));
     if (!backend) return this.respondError(this.ending('backend', 503, `no healthy backend in upstream "${upstream.name}"`));
     this.tried.add(backend);
     backend.active++;
@@ -224,7 +224,7 @@ export class Exchange {
     const stale = p.conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = p.name !== 'connecting';
     this.releaseBackend(p.conn, 'destroy', stale || kind === 'local' ? NEUTRAL : { is: 'failed', reason });
-    const anotherBackend = upstream.pool.available().some((b) => !this.tried.has(b));
+    const anotherBackend = upstream.peers.available().some((b) => !this.tried.has(b));
     const [clientWritten, staleRetried, bodySent, method] = [this.response.clientWritten, this.staleRetried, this.request.started, head.method];
     const step = nextStep({ kind, stale, requestSent, clientWritten, staleRetried, bodySent, method, anotherBackend });
     if (step.do === 'retry') {
@@ -288,8 +288,8 @@ export class Exchange {
     stopHearing(conn.socket, this);
     this.o.client.off('drain', this.onClientDrain);
     conn.backend.active--;
-    if (verdict.is === 'served') this.o.upstream.pool.succeeded(conn.backend);
-    else if (verdict.is === 'failed') this.o.upstream.pool.failed(conn.backend, verdict.reason);
+    if (verdict.is === 'served') this.o.upstream.peers.succeeded(conn.backend);
+    else if (verdict.is === 'failed') this.o.upstream.peers.failed(conn.backend, verdict.reason);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
   }

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Pool } from './pool.ts';
+import { Peers } from './peers.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import { ConnectionPool } from './connection-pool.ts';
@@ -62,11 +62,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   for (const [name, upstream] of Object.entries(options.upstreams)) {
     upstreams.set(name, {
       name,
-      pool: new Pool(upstream.backends, options.now ?? Date.now, log),
+      peers: new Peers(upstream.backends, options.now ?? Date.now, log),
       strategy: createStrategy(upstream.strategy, options.random),
     });
   }
-  const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
+  const allBackends = [...upstreams.values()].flatMap((u) => u.peers.backends);
   const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
   const connections = new ConnectionPool(options.backendKeepAlive, sockets, maxClients);
   const clients = new Set<ClientConnection>();

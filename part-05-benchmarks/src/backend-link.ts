@@ -1,7 +1,7 @@
 // One attempt's connection to a backend: taken from the pool or opened fresh, its socket events
 // turned into calls on the exchange, and a dead socket's failure classified by whose it is.
 import type { BackendConnection, BackendUser, ConnectionPool } from './connection-pool.ts';
-import type { Backend } from './pool.ts';
+import type { Backend } from './peers.ts';
 import type { Failure } from './retry-policy.ts';
 
 /** Errors of our own process, not of the backend: out of file descriptors or local ports. */

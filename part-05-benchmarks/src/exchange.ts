@@ -12,7 +12,7 @@ import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import { BackendLink, type LinkEvents } from './backend-link.ts';
 import { RequestRecord } from './request-record.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
-import type { Backend } from './pool.ts';
+import type { Backend } from './peers.ts';
 import type { EndedBy, EndedIn, Outcome } from './outcome.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
@@ -82,7 +82,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   /** Sends the request to a backend the strategy picks, or again to `again` on a fresh connection (the stale-socket retry). */
   private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
-    const backend = again ?? upstream.strategy.pick(this.record.untried(upstream.pool.available()));
+    const backend = again ?? upstream.strategy.pick(this.record.untried(upstream.peers.available()));
     if (!backend) return this.respondError(this.ending('backend', 503, `no healthy backend in upstream "${upstream.name}"`));
     this.record.attemptStarted(backend);
     this.phase = 'connecting';
@@ -199,7 +199,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const requestSent = this.phase === 'exchanging';
     this.releaseBackend('destroy', stale || kind === 'local' ? 'neutral' : reason, kind === 'timeout');
     const [clientWritten, staleRetried, bodySent] = [this.response.clientWritten, this.staleRetried, this.request.started];
-    const anotherBackend = this.record.untried(upstream.pool.available()).length > 0;
+    const anotherBackend = this.record.untried(upstream.peers.available()).length > 0;
     const step = nextStep({ kind, stale, requestSent, clientWritten, staleRetried, bodySent, method: head.method, anotherBackend });
     if (step.do === 'retry') {
       this.staleRetried ||= step.sameBackend;
@@ -229,7 +229,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
   private respondError(outcome: Outcome & { status: number }): void {
     const { head, context } = this.o;
     const { status, reason } = outcome;
-    if (outcome.by !== 'resource' && !this.o.upstream.pool.quiet) context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
+    if (outcome.by !== 'resource' && !this.o.upstream.peers.quiet) context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
     this.response.keepClient = this.keepAlive();
     this.record.answered(head.method === 'HEAD' ? 0 : errorBody(status, reason).length);
     this.response.write(errorResponse(status, reason, this.response.keepClient, head.method === 'HEAD'));
@@ -256,7 +256,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     this.link = undefined; // released once
     this.backendClock.stop();
     link.detach();
-    this.record.attemptEnded(conn.backend, this.o.upstream.pool, outcome, status, timedOut);
+    this.record.attemptEnded(conn.backend, this.o.upstream.peers, outcome, status, timedOut);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
     else conn.handOver();

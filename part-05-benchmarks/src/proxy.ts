@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Pool } from './pool.ts';
+import { Peers } from './peers.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import { ConnectionPool } from './connection-pool.ts';
@@ -99,12 +99,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     for (const [name, upstream] of Object.entries(config.upstreams)) {
       upstreams.set(name, {
         name,
-        pool: new Pool(upstream.backends, options.now ?? Date.now, log),
+        peers: new Peers(upstream.backends, options.now ?? Date.now, log),
         strategy: createStrategy(upstream.strategy, options.random),
       });
-      for (const backend of upstreams.get(name)!.pool.backends) backend.metrics = metricsFor(name, backend.hostPort);
+      for (const backend of upstreams.get(name)!.peers.backends) backend.metrics = metricsFor(name, backend.hostPort);
     }
-    const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
+    const allBackends = [...upstreams.values()].flatMap((u) => u.peers.backends);
     const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, () => backendConnectionsOpened++);
     return {
       connections,
@@ -205,7 +205,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,
           strategy: current.context.config.upstreams[upstream.name]!.strategy,
-          backends: upstream.pool.backends.map((b) => backendStatus(b, current.connections.idleCount(b), now)),
+          backends: upstream.peers.backends.map((b) => backendStatus(b, current.connections.idleCount(b), now)),
         })),
       };
     },

@@ -4,7 +4,7 @@
 import { statusClass } from './metrics.ts';
 import { accessRecord, type AccessRecord } from './access-log.ts';
 import type { RequestHead } from './http/parser.ts';
-import type { Backend, Pool } from './pool.ts';
+import type { Backend, Peers } from './peers.ts';
 import type { ExchangeContext } from './exchange-context.ts';
 import { terminationState, type Outcome } from './outcome.ts';
 
@@ -42,15 +42,15 @@ export class RequestRecord {
    * The attempt is over. outcome: 'success', 'neutral' (nobody's fault) or the failure's reason;
    * status: the backend's, if it answered; timedOut: the failure was a timeout (504, else 502).
    */
-  attemptEnded(backend: Backend, pool: Pool, outcome: string, status: number | undefined, timedOut = false): void {
+  attemptEnded(backend: Backend, peers: Peers, outcome: string, status: number | undefined, timedOut = false): void {
     const now = performance.now();
     backend.active--;
     if (outcome === 'success') {
-      pool.succeeded(backend);
+      peers.succeeded(backend);
       backend.metrics.observe(now - this.attemptStart, now);
       if (status !== undefined) backend.metrics.responses[statusClass(status)]!++;
     } else if (outcome !== 'neutral') {
-      pool.failed(backend, outcome);
+      peers.failed(backend, outcome);
       backend.metrics.failures++;
     }
     const upstreamStatus = outcome === 'success' && status !== undefined ? status : timedOut ? 504 : 502;

@@ -101,7 +101,8 @@ export class Backend implements Candidate {
   }
 }
 
-export class Pool {
+/** The backends of one upstream and their health: what nginx calls its peers (not to be confused with ConnectionPool). */
+export class Peers {
   readonly backends: Backend[];
   /** Every backend down, again and again: one line for the burst, not three or four per request. */
   private readonly allDown: BurstLog;

@@ -72,7 +72,8 @@ export class Backend implements Candidate {
   }
 }
 
-export class Pool {
+/** The backends of one upstream and their health: what nginx calls its peers. */
+export class Peers {
   readonly backends: Backend[];
 
   constructor(
