@@ -5,17 +5,18 @@ import type { Backend } from './peers.ts';
 import type { SocketTracker } from './sockets.ts';
 import type { BackendKeepAliveConfig } from './config.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
+import { Counters } from './counters.ts';
 
-/** Whoever uses a backend connection for now hears its socket's events (see BackendLink). */
+/** Whoever uses a backend connection for now (its exchange) hears its socket's events, from the moment it sets `user` until it clears it. */
 export interface BackendUser {
-  socketConnected(): void;
-  socketData(chunk: Buffer): void;
-  socketEnd(): void;
-  socketDrain(): void;
+  backendConnected(): void;
+  backendData(chunk: Buffer): void;
+  backendEnd(): void;
+  backendDrain(): void;
   /** The connect timeout passed. */
-  socketTimeout(): void;
+  backendTimeout(): void;
   /** The socket is gone; `error` is why, if it said. */
-  socketClosed(error: NodeJS.ErrnoException | undefined): void;
+  backendClosed(error: NodeJS.ErrnoException | undefined): void;
 }
 
 /**
@@ -53,7 +54,7 @@ export class BackendConnection implements DeadlineOwner {
   }
 
   expired(): void {
-    if (this.user) this.user.socketTimeout();
+    if (this.user) this.user.backendTimeout();
     else this.socket.destroy(); // idle too long
   }
 
@@ -69,16 +70,16 @@ export class BackendConnection implements DeadlineOwner {
     this.socket.off('close', this.onClose);
   }
 
-  private readonly onConnect = (): void => this.user?.socketConnected();
-  private readonly onData = (chunk: Buffer): void => (this.user ? this.user.socketData(chunk) : void this.socket.destroy());
-  private readonly onEnd = (): void => (this.user ? this.user.socketEnd() : void this.socket.destroy());
-  private readonly onDrain = (): void => this.user?.socketDrain();
+  private readonly onConnect = (): void => this.user?.backendConnected();
+  private readonly onData = (chunk: Buffer): void => (this.user ? this.user.backendData(chunk) : void this.socket.destroy());
+  private readonly onEnd = (): void => (this.user ? this.user.backendEnd() : void this.socket.destroy());
+  private readonly onDrain = (): void => this.user?.backendDrain();
   private readonly onError = (err: NodeJS.ErrnoException): void => {
     this.error = err; // 'close' follows and reports it
   };
   private readonly onClose = (): void => {
     this.deadline.stop();
-    this.user?.socketClosed(this.error);
+    this.user?.backendClosed(this.error);
   };
 }
 
@@ -92,7 +93,8 @@ export class ConnectionPool {
     private readonly sockets: SocketTracker,
     /** Most backend connections open at once (see fd-budget.ts); idle ones make way past it. */
     private readonly maxOpen = Infinity,
-    private readonly onOpen: () => void = () => {},
+    /** Counts the connections opened, across reloads. */
+    private readonly counters = new Counters(),
   ) {}
 
   /** The most recently used idle connection to this backend, if any. */
@@ -107,7 +109,7 @@ export class ConnectionPool {
   /** A new connection; its user hears 'connect' or 'close'. */
   open(backend: Backend): BackendConnection {
     if (this.live >= this.maxOpen) this.closeOneIdle(); // its descriptor is worth more to this request
-    this.onOpen();
+    this.counters.backendConnectionsOpened++;
     const socket = this.sockets.track(
       net.connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true }),
     );

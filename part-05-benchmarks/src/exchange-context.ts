@@ -6,6 +6,8 @@ import type { ConnectionPool } from './connection-pool.ts';
 import type { Peers } from './peers.ts';
 import type { Strategy } from './strategies/index.ts';
 import type { ProxyConfig } from './config.ts';
+import type { BurstLog } from './burst-log.ts';
+import type { Counters } from './counters.ts';
 import type { AccessLog } from './access-log.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
@@ -19,30 +21,26 @@ export interface Upstream {
 export interface ExchangeContext {
   config: ProxyConfig;
   connections: ConnectionPool;
+  /** The error log (stderr; tests collect it). */
   log: (line: string) => void;
   /** Our own shortage (out of descriptors): logged once per burst, not per request. */
-  onLocalError: (message: string) => void;
-  /** Records bytes queued in user space on a socket we wrote to. */
-  onBuffered: (bytes: number) => void;
-  /** Counts a response sent to a client, by its status. */
-  onResponse: (status: number) => void;
+  localTrouble: BurstLog;
+  counters: Counters;
   /** One line per request, when configured. */
   accessLog: AccessLog | undefined;
 }
 
-/** What the client connection hears from its exchange. */
+/**
+ * What the client connection hears from its exchange, named for when each fires. Called only by
+ * the exchange, in this order: bodyRead at most once, handOver at most once, finished exactly once, last.
+ */
 export interface ExchangeHooks {
-  /** The whole request has gone to the backend; `rest` is what the client sent after it (pipelined requests). */
-  requestForwarded(rest: Buffer): void;
-  /** Asked when the response head is written: may the client connection carry another request? */
-  keepAlive(): boolean;
-  /**
-   * The exchange is over, called once, last: the client connection may carry the next request
-   * (keep), must close (close), or now belongs to a tunnel (tunnel).
-   */
+  /** The request body has been read to its end; `rest` is what the client sent after it (pipelined requests). Only for requests with a body. */
+  bodyRead(rest: Buffer): void;
+  /** A 101 made the exchange a tunnel: the client socket is handed over; returns what it sent after the request. */
+  handOver(): Buffer;
+  /** The exchange is over: the client connection may carry the next request (keep), must close (close), or belongs to a tunnel (tunnel). */
   finished(next: 'keep' | 'close' | 'tunnel'): void;
-  /** For an upgrade: hand over the client socket with whatever it sent after the request. */
-  takeClient(): Buffer;
 }
 
 export interface ExchangeOptions {
@@ -51,6 +49,8 @@ export interface ExchangeOptions {
   /** How the request body is delimited. */
   framing: Framing;
   upstream: Upstream;
+  /** The client connection may carry another request after this one (decided from the request head and its count). */
+  keepClient: boolean;
   /** The protocol the client asks to switch to (Upgrade), if any. */
   upgrade: string | undefined;
   context: ExchangeContext;

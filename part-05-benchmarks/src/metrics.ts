@@ -32,6 +32,12 @@ export class BackendMetrics {
   private readonly recentAt = new Float64Array(RECENT);
   private next = 0;
 
+  /** It answered with this status. */
+  responded(status: number): void {
+    const at = statusClass(status);
+    this.responses[at] = (this.responses[at] ?? 0) + 1;
+  }
+
   /** A response from this backend took `ms` from sending the request to its last byte. */
   observe(ms: number, now: number): void {
     const seconds = ms / 1000;

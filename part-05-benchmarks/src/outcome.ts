@@ -25,6 +25,15 @@ export interface Outcome {
   timedOut: boolean;
 }
 
+/**
+ * What one attempt says about its backend's health (nginx's peer.free() state): it served, it failed
+ * and why (a timeout logs as 504 in the access log, anything else as 502), or nobody's fault.
+ */
+export type Verdict = { is: 'served' } | { is: 'failed'; reason: string; timedOut: boolean } | { is: 'neutral' };
+
+export const SERVED: Verdict = { is: 'served' };
+export const NEUTRAL: Verdict = { is: 'neutral' };
+
 const WHO: Record<EndedBy, string> = { nobody: '-', client: 'C', backend: 'S', proxy: 'P', resource: 'R' };
 const WHERE: Record<EndedIn, string> = { request: 'R', connect: 'C', head: 'H', body: 'D', tunnel: '-' };
 

@@ -10,11 +10,12 @@ import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { ClientConnection, type ClientContext } from './client-connection.ts';
+import { Counters } from './counters.ts';
 import { VirtualHosts } from './virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
 import type { Upstream } from './exchange.ts';
 import type { Address } from './address.ts';
-import { BackendMetrics, RateMeter, statusClass } from './metrics.ts';
+import { BackendMetrics, RateMeter } from './metrics.ts';
 import { AccessLog } from './access-log.ts';
 import { backendStatus, type ProxyStatus } from './status.ts';
 
@@ -75,15 +76,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const maxClients = clientLimit();
   const acceptTrouble = new BurstLog(log, 'accept');
   const localTrouble = new BurstLog(log, 'cannot open a backend connection');
-  const stats = { requests: 0, peakBufferedBytes: 0 };
-  let backendConnectionsOpened = 0;
+  const counters = new Counters();
   // For the status page: stub_status' counters, responses by class, a rate, a generation count.
   const startedAt = Date.now();
-  const connectionCounts = { handled: 0, dropped: 0 };
-  const responses = [0, 0, 0, 0, 0];
   let generationNumber = 1;
   const rate = new RateMeter();
-  const sampler = setInterval(() => rate.sample(performance.now(), stats.requests), 1000).unref();
+  const sampler = setInterval(() => rate.sample(performance.now(), counters.requests), 1000).unref();
   const accessLog = options.accessLog !== undefined ? new AccessLog(options.accessLog, log) : undefined;
   // Counters per upstream and backend that survive a reload, as long as the backend stays.
   const backendMetrics = new Map<string, BackendMetrics>();
@@ -105,7 +103,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       for (const backend of upstreams.get(name)!.peers.backends) backend.metrics = metricsFor(name, backend.hostPort);
     }
     const allBackends = [...upstreams.values()].flatMap((u) => u.peers.backends);
-    const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, () => backendConnectionsOpened++);
+    const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, counters);
     return {
       connections,
       clients: new Set(),
@@ -114,14 +112,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         config,
         connections,
         log,
-        onLocalError: (message: string) => localTrouble.event(message),
+        localTrouble,
+        counters,
         hosts: new VirtualHosts(config.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
         upstreams,
-        onRequest: () => stats.requests++,
-        onBuffered: (bytes: number) => {
-          if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
-        },
-        onResponse: (status: number) => void responses[statusClass(status)]!++,
         accessLog,
       },
     };
@@ -145,7 +139,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.track(socket);
-    connectionCounts.handled++;
+    counters.handled++;
     const generation = current; // the settings in force when it connected, for its whole life
     const client = new ClientConnection(socket, generation.context);
     generation.clients.add(client);
@@ -159,7 +153,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // for its backend, and running out of them would fail everybody.
   if (maxClients !== undefined) server.maxConnections = maxClients;
   server.on('drop', () => {
-    connectionCounts.dropped++;
+    counters.dropped++;
     acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
   });
 
@@ -179,18 +173,19 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
     openSockets: () => sockets.size,
     stats: () => ({
-      ...stats,
+      requests: counters.requests,
+      peakBufferedBytes: counters.peakBufferedBytes,
       clientConnections: [...all].reduce((n, g) => n + g.clients.size, 0),
-      backendConnectionsOpened,
+      backendConnectionsOpened: counters.backendConnectionsOpened,
       generations: all.size,
     }),
     status(): ProxyStatus {
-      const connections = { accepted: connectionCounts.handled + connectionCounts.dropped, handled: connectionCounts.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
+      const connections = { accepted: counters.handled + counters.dropped, handled: counters.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
       for (const generation of all) {
         for (const client of generation.clients) {
           connections.active++;
-          if (client.phase === 'idle') connections.waiting++;
-          else if (client.phase === 'head') connections.reading++;
+          if (client.phase.name === 'idle') connections.waiting++;
+          else if (client.phase.name === 'head') connections.reading++;
           else connections.writing++; // serving a request, tunnelling, or closing
         }
       }
@@ -200,7 +195,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         workers: options.workers,
         generation: generationNumber,
         connections,
-        requests: { total: stats.requests, perSecond: rate.perSecond(), responses: [...responses] },
+        requests: { total: counters.requests, perSecond: rate.perSecond(), responses: [...counters.responses] },
         accessLogDropped: accessLog?.dropped ?? 0,
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,

@@ -1,91 +1,57 @@
 // The response on its way to the client: its head read from the backend's bytes, 1xx passed on,
 // its body relayed and re-framed (a body that runs until close is re-chunked for HTTP/1.1).
+// A helper of the exchange with no phase of its own: the exchange's phase says which method is due.
 import type net from 'node:net';
-import { BodyDecoder, encodeChunk, LAST_CHUNK, responseFraming, type BodySink, type Framing } from './http/body.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, type BodySink, type Framing } from './http/body.ts';
 import { clientResponseHead } from './http/headers.ts';
-import { headerTokens, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './http/parser.ts';
-
-/**
- * head: waiting for the status line and fields (1xx responses pass through meanwhile).
- * body: the head went to the client; the body is being relayed.
- * complete: the last byte of the response has been written to the client.
- */
-export type ResponsePhase = 'head' | 'body' | 'complete';
+import { errorBody, errorResponse } from './http/errors.ts';
+import { parseResponseHead, type HeadLimits, type ResponseHead } from './http/parser.ts';
+import type { Counters } from './counters.ts';
 
 const EMPTY = Buffer.alloc(0);
+const NONE: Framing = { kind: 'none' };
 
-export interface RelayEvents {
-  /** 101 Switching Protocols: the caller takes over both sockets; `rest` came after the head. */
-  switchProtocols(head: ResponseHead, rest: Buffer): void;
-  /** Asked as the head goes out: may the client connection carry another request after this? */
-  keepAlive(): boolean;
-  /** The client's buffer is full: stop reading the backend until it drains. */
-  clientFull(): void;
-}
+/** What a piece of the body did: ended the response, filled the client's buffer, or neither. */
+export type Relayed = 'complete' | 'client-full' | 'more';
 
 export class ResponseRelay implements BodySink {
-  phase: ResponsePhase = 'head';
   /** Any byte (a 1xx, or the head) has gone to the client: a second status line would corrupt it. */
   clientWritten = false;
   /** The backend sent bytes after the response: its connection is out of step, never reuse it. */
   outOfStep = false;
-  /** Decided as the head goes out: the client connection may carry another request. */
-  keepClient = false;
-  head: ResponseHead | undefined;
   /** Payload bytes sent to the client (nginx's $body_bytes_sent). */
   bodyBytes = 0;
   private pending: Buffer = EMPTY;
   private decoder: BodyDecoder | undefined;
-  private clientFraming: Framing = { kind: 'none' };
+  private toClient: Framing = NONE;
+  /** A write of the current piece found the client's buffer full. */
+  private clientFull = false;
 
   constructor(
     private readonly client: net.Socket,
-    private readonly request: RequestHead,
     private readonly limits: HeadLimits,
-    private readonly events: RelayEvents,
-    /** Records bytes queued in user space on the client socket. */
-    private readonly onBuffered: (bytes: number) => void,
+    /** Told the bytes queued in user space on the client socket. */
+    private readonly counters: Counters,
   ) {}
 
-  /** Bytes from the backend. Throws HttpError for a malformed response. */
-  push(chunk: Buffer): void {
-    if (this.phase === 'body') return this.relayBody(chunk);
-    if (this.phase === 'complete') {
-      if (chunk.length > 0) this.outOfStep = true;
-      return;
-    }
+  /**
+   * Bytes from the backend before its final head. 1xx responses but 101 go straight to the client.
+   * Returns the final head (or a 101) and the bytes after it, or undefined until it is complete.
+   * Throws HttpError for a malformed head.
+   */
+  readHead(chunk: Buffer): { head: ResponseHead; rest: Buffer } | undefined {
     this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     for (;;) {
       const parsed = parseResponseHead(this.pending, this.limits);
-      if (!parsed) return;
+      if (!parsed) return undefined;
       const { head } = parsed;
       const rest = this.pending.subarray(parsed.length);
       this.pending = EMPTY;
-      if (head.status === 101) return this.events.switchProtocols(head, rest);
-      if (head.status >= 200) return this.startBody(head, rest);
+      if (head.status === 101 || head.status >= 200) return { head, rest };
       // 100 Continue and friends go straight to the client; the real response follows.
-      this.write(clientResponseHead(head, { kind: 'none' }, false));
+      this.write(clientResponseHead(head, NONE, false));
       this.pending = rest;
     }
-  }
-
-  /** The backend sent FIN. Returns true if that completed the response (a close-delimited body). */
-  backendEnded(): boolean {
-    if (this.phase !== 'body' || this.decoder!.framing.kind !== 'close') return false;
-    this.decoder!.done = true;
-    this.finish();
-    return true;
-  }
-
-  /** Whether the backend connection may carry another request after this response. */
-  get backendReusable(): boolean {
-    const head = this.head!;
-    return (
-      this.decoder!.framing.kind !== 'close' &&
-      head.version === '1.1' &&
-      !headerTokens(head, 'connection').includes('close') &&
-      !this.outOfStep
-    );
   }
 
   /** Bytes received of a head not yet complete (a stale pooled socket has none). */
@@ -93,48 +59,57 @@ export class ResponseRelay implements BodySink {
     return this.pending.length > 0;
   }
 
-  write(data: Buffer): boolean {
-    this.clientWritten = true;
-    const ok = this.client.write(data);
-    this.onBuffered(this.client.writableLength);
-    return ok;
-  }
-
-  private startBody(head: ResponseHead, rest: Buffer): void {
-    const framing = responseFraming(head, this.request.method);
-    this.head = head;
-    this.decoder = new BodyDecoder(framing, 502);
-    // A body that runs until close is re-chunked for HTTP/1.1 clients, so their connection survives.
-    const http11 = this.request.version === '1.1';
-    this.clientFraming =
-      framing.kind === 'chunked' || framing.kind === 'close' ? (http11 ? { kind: 'chunked' } : { kind: 'close' }) : framing;
-    // Decided now, as the head goes out: a shutdown that began meanwhile says Connection: close.
-    this.keepClient = this.events.keepAlive() && this.clientFraming.kind !== 'close';
-    this.phase = 'body';
+  /** Writes the head as decided (framing toward the client, whether its connection stays), then the first body bytes. */
+  startBody(head: ResponseHead, fromBackend: Framing, toClient: Framing, keepClient: boolean, rest: Buffer): Relayed {
+    this.decoder = new BodyDecoder(fromBackend, 502);
+    this.toClient = toClient;
     this.client.cork(); // head and first body bytes leave together
-    this.write(clientResponseHead(head, this.clientFraming, !this.keepClient));
-    this.relayBody(rest);
+    this.write(clientResponseHead(head, toClient, !keepClient));
+    const relayed = this.relayBody(rest);
     this.client.uncork();
+    return relayed;
   }
 
-  private relayBody(chunk: Buffer): void {
-    const rest = this.decoder!.push(chunk, this);
-    if (rest === undefined) return;
+  /** Body bytes from the backend. Throws HttpError for a malformed body. */
+  relayBody(chunk: Buffer): Relayed {
+    const decoder = this.decoder;
+    if (!decoder) return 'more'; // not before startBody(): the exchange's phase sees to that
+    this.clientFull = false;
+    const rest = decoder.push(chunk, this);
+    if (rest === undefined) return this.clientFull ? 'client-full' : 'more';
     if (rest.length > 0) this.outOfStep = true;
-    this.finish();
+    return this.complete();
   }
 
   /** A piece of the body's payload, from the decoder. It is never empty: as a chunk, "0\r\n\r\n" would mean the end. */
   bodyData(data: Buffer): void {
     this.bodyBytes += data.length;
     let ok = true;
-    if (this.clientFraming.kind === 'chunked') for (const part of encodeChunk(data)) ok = this.write(part) && ok;
+    if (this.toClient.kind === 'chunked') for (const part of encodeChunk(data)) ok = this.write(part) && ok;
     else ok = this.write(data);
-    if (!ok) this.events.clientFull();
+    if (!ok) this.clientFull = true;
   }
 
-  private finish(): void {
-    if (this.clientFraming.kind === 'chunked') this.write(LAST_CHUNK);
-    this.phase = 'complete';
+  /** The backend sent FIN. Returns whether that completed the response (a body framed by close). */
+  backendEnded(): boolean {
+    return this.decoder !== undefined && this.decoder.senderClosed() && this.complete() === 'complete';
+  }
+
+  /** The proxy answers for itself (an error response) instead of relaying one. */
+  answer(status: number, reason: string, keepClient: boolean, toHead: boolean): void {
+    if (!toHead) this.bodyBytes += errorBody(status, reason).length;
+    this.write(errorResponse(status, reason, keepClient, toHead));
+  }
+
+  write(data: Buffer): boolean {
+    this.clientWritten = true;
+    const ok = this.client.write(data);
+    this.counters.buffered(this.client.writableLength);
+    return ok;
+  }
+
+  private complete(): 'complete' {
+    if (this.toClient.kind === 'chunked') this.write(LAST_CHUNK);
+    return 'complete';
   }
 }

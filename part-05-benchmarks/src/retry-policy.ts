@@ -7,6 +7,15 @@
  */
 export type Failure = 'connect' | 'timeout' | 'reset' | 'invalid' | 'local';
 
+/** Errors of our own process, not of the backend: out of file descriptors or local ports. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS']);
+
+/** Why a backend socket that closed while in use failed, from its error (if it said) and whether it had connected. */
+export function closeFailure(err: NodeJS.ErrnoException | undefined, connected: boolean): [Failure, string] {
+  if (err?.code !== undefined && LOCAL_ERRORS.has(err.code)) return ['local', `cannot open a connection: ${err.message}`];
+  return [connected ? 'reset' : 'connect', err?.message ?? 'backend closed the connection'];
+}
+
 export interface FailureFacts {
   kind: Failure;
   /** Response bytes have reached the client already. */
