@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,8 +14,13 @@ export function partFolders(): string[] {
     .sort();
 }
 
-/** Code files of a part: everything but the chapter, lockfiles and generated output. */
-function codeFiles(part: string): string[] {
+/** A part folder's name (relative to the repository root) or any folder, as an absolute path. */
+export function folderOf(part: string): string {
+  return isAbsolute(part) ? part : join(ROOT, part);
+}
+
+/** Code files of a folder: everything but the chapter, lockfiles and generated output. */
+function codeFiles(folder: string): string[] {
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -23,18 +28,18 @@ function codeFiles(part: string): string[] {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (/\.(ts|js|mjs|json|sh|conf|html)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
-        files.push(relative(join(ROOT, part), path));
+        files.push(relative(folder, path));
       }
     }
   };
-  walk(join(ROOT, part));
+  walk(folder);
   return files.sort();
 }
 
 /** Copies a part's code into dir, without package.json's "name" line (it always differs). */
-function snapshot(part: string, dir: string): void {
-  for (const file of codeFiles(part)) {
-    cpSync(join(ROOT, part, file), join(dir, file), { recursive: true });
+function snapshot(folder: string, dir: string): void {
+  for (const file of codeFiles(folder)) {
+    cpSync(join(folder, file), join(dir, file), { recursive: true });
     if (file === 'package.json') {
       const text = readFileSync(join(dir, file), 'utf8');
       writeFileSync(join(dir, file), text.replace(/^\s*"name": ".*",\n/m, ''));
@@ -42,25 +47,75 @@ function snapshot(part: string, dir: string): void {
   }
 }
 
+/** One changed line of a hunk, with its line number in the old file, the new file, or both. */
+export interface DiffLine {
+  kind: ' ' | '+' | '-';
+  text: string;
+  /** Old-file line number (context and removed lines). */
+  old?: number;
+  /** New-file line number (context and added lines). */
+  new?: number;
+  /** git's "\ No newline at end of file" follows this line. */
+  noNewline?: boolean;
+}
+
+export interface Hunk {
+  oldStart: number;
+  newStart: number;
+  /** What git prints after the second @@ (the enclosing function, or a unit's name). */
+  context: string;
+  lines: DiffLine[];
+}
+
+/** One file of a diff: added (oldPath undefined), deleted (newPath undefined), changed or renamed. */
+export interface FileDiff {
+  oldPath?: string;
+  newPath?: string;
+  /** The file's name in the newer part, or in the older one when it was deleted. */
+  file: string;
+  /** diff --git, mode, similarity/rename, ---/+++ lines (no index line), each ending in \n. */
+  header: string;
+  hunks: Hunk[];
+}
+
+/**
+ * The diff from part `from` to part `to` (folder names under the repository root, or absolute
+ * folders), one entry per file, in reading order: src, then test, then bench, then the rest.
+ * A file that moved shows as a rename with its changes (git's rename detection, -M), never as
+ * a deletion plus a new file.
+ */
+export function partFiles(from: string, to: string): FileDiff[] {
+  const files = parseDiff(rawDiff(folderOf(from), folderOf(to)));
+  return files.sort((x, y) => rank(x.file) - rank(y.file) || x.file.localeCompare(y.file));
+}
+
 /**
  * Unified diff from part `from` to part `to`, paths relative to the part folder (a/src/...),
- * files in reading order (src, then test, then bench, then the rest). `paths` keeps only files
- * at or under those paths (`src/http`, `test/fixture.ts`).
+ * files in reading order. `paths` keeps only files at or under those paths (`src/http`,
+ * `test/fixture.ts`), on either side of a rename.
  */
 export function partDiff(from: string, to: string, color = false, paths: string[] = []): string {
-  const blocks = fileBlocks(rawDiff(from, to)).filter(({ file }) => paths.length === 0 || paths.some((p) => under(file, p)));
-  blocks.sort((x, y) => rank(x.file) - rank(y.file) || x.file.localeCompare(y.file));
-  const text = blocks.map((b) => b.text).join('');
+  const files = partFiles(from, to).filter(
+    (f) => paths.length === 0 || paths.some((p) => [f.oldPath, f.newPath].some((side) => side !== undefined && under(side, p))),
+  );
+  const text = files.map((f) => renderFile(f)).join('');
   return color ? colorize(text) : text;
 }
 
+const rawCache = new Map<string, string>();
+
 function rawDiff(from: string, to: string): string {
+  const key = `${from}\n${to}`;
+  const cached = rawCache.get(key);
+  if (cached !== undefined) return cached;
   const work = mkdtempSync(join(tmpdir(), 'part-diff-'));
   try {
     snapshot(from, join(work, 'a'));
     snapshot(to, join(work, 'b'));
+    let out: string;
     try {
-      return execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', 'a', 'b'], {
+      // -M: a moved file is a rename with its changes; git decides by content similarity.
+      out = execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', '-M', 'a', 'b'], {
         cwd: work,
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
@@ -69,47 +124,133 @@ function rawDiff(from: string, to: string): string {
       // git diff exits 1 when the trees differ, which is the normal case here.
       const failed = err as { status?: number; stdout?: string };
       if (failed.status !== 1 || failed.stdout === undefined) throw err;
-      return failed.stdout;
+      out = failed.stdout;
     }
+    // Only within one process run: the part folders do not change while a command runs.
+    rawCache.set(key, out);
+    return out;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** The diff cut into one block per file, with standard a/ and b/ headers and no index lines. */
-function fileBlocks(diff: string): Array<{ file: string; text: string }> {
-  const blocks: Array<{ file: string; text: string }> = [];
-  for (const piece of diff.split(/^(?=diff --git )/m)) {
-    const header = /^diff --git [ab]\/(\S+) [ab]\/(\S+)\n/.exec(piece);
-    if (!header) continue;
-    const file = header[2]!;
-    // git names an added file "b/x b/x" and a deleted one "a/x a/x" when comparing two folders.
-    const text = piece
-      .replace(header[0], `diff --git a/${header[1]} b/${file}\n`)
-      .replace(/^index [0-9a-f]+\.\.[0-9a-f]+.*\n/m, '');
-    blocks.push({ file, text });
-  }
-  return blocks;
+/** Forget cached diffs (tests that change folders between two diffs). */
+export function clearDiffCache(): void {
+  rawCache.clear();
 }
 
-function under(file: string, path: string): boolean {
+const HUNK = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$/;
+
+/**
+ * Parses a unified diff: git's own output between the snapshot folders a/ and b/ (whose
+ * headers say "b/x b/x" for an added file and "rename from a/x"), or this tool's output.
+ * Hunks are read by their line counts, so a removed line that starts with "--" stays a line.
+ */
+export function parseDiff(diff: string): FileDiff[] {
+  const files: FileDiff[] = [];
+  for (const piece of diff.split(/^(?=diff --git )/m)) {
+    const lines = piece.split('\n');
+    const top = /^diff --git (\S+) (\S+)$/.exec(lines[0] ?? '');
+    if (!top) continue;
+    const strip = (path: string) => path.replace(/^[ab]\//, '');
+    let oldPath: string | undefined = strip(top[1]!);
+    let newPath: string | undefined = strip(top[2]!);
+    const extra: string[] = [];
+    let i = 1;
+    let similarity: string | undefined;
+    for (; i < lines.length && !lines[i]!.startsWith('@@') && !lines[i]!.startsWith('diff --git '); i++) {
+      const line = lines[i]!;
+      if (line.startsWith('new file mode')) (oldPath = undefined), extra.push(line);
+      else if (line.startsWith('deleted file mode')) (newPath = undefined), extra.push(line);
+      else if (line.startsWith('rename from ')) oldPath = strip(line.slice('rename from '.length));
+      else if (line.startsWith('rename to ')) newPath = strip(line.slice('rename to '.length));
+      else if (line.startsWith('similarity index ')) similarity = line;
+      else if (line.startsWith('--- ')) oldPath = line === '--- /dev/null' ? undefined : strip(line.slice(4));
+      else if (line.startsWith('+++ ')) newPath = line === '+++ /dev/null' ? undefined : strip(line.slice(4));
+      else if (/^(old|new) mode /.test(line)) extra.push(line);
+      // index lines and anything else are dropped
+    }
+    const hunks: Hunk[] = [];
+    while (i < lines.length) {
+      const head = HUNK.exec(lines[i]!);
+      if (!head) {
+        i++;
+        continue;
+      }
+      i++;
+      let oldLeft = head[2] === undefined ? 1 : Number(head[2]);
+      let newLeft = head[4] === undefined ? 1 : Number(head[4]);
+      let oldNo = Number(head[1]);
+      let newNo = Number(head[3]);
+      // "-0,0" and "+0,0" name the line before the first one.
+      if (oldLeft === 0) oldNo++;
+      if (newLeft === 0) newNo++;
+      const hunk: Hunk = { oldStart: Number(head[1]), newStart: Number(head[3]), context: head[5] ?? '', lines: [] };
+      while (i < lines.length && (oldLeft > 0 || newLeft > 0 || lines[i]!.startsWith('\\'))) {
+        const line = lines[i++]!;
+        if (line.startsWith('\\')) {
+          const last = hunk.lines.at(-1);
+          if (last) last.noNewline = true;
+        } else if (line.startsWith('+')) hunk.lines.push({ kind: '+', text: line.slice(1), new: newNo++ }), newLeft--;
+        else if (line.startsWith('-')) hunk.lines.push({ kind: '-', text: line.slice(1), old: oldNo++ }), oldLeft--;
+        else hunk.lines.push({ kind: ' ', text: line.slice(1), old: oldNo++, new: newNo++ }), oldLeft--, newLeft--;
+      }
+      hunks.push(hunk);
+    }
+    const a = oldPath ?? newPath!;
+    const b = newPath ?? oldPath!;
+    const header = [
+      `diff --git a/${a} b/${b}`,
+      ...extra,
+      ...(oldPath !== undefined && newPath !== undefined && oldPath !== newPath
+        ? [similarity ?? 'similarity index 100%', `rename from ${oldPath}`, `rename to ${newPath}`]
+        : []),
+      ...(hunks.length > 0 ? [oldPath ? `--- a/${oldPath}` : '--- /dev/null', newPath ? `+++ b/${newPath}` : '+++ /dev/null'] : []),
+    ];
+    files.push({ oldPath, newPath, file: b, header: header.map((line) => `${line}\n`).join(''), hunks });
+  }
+  return files;
+}
+
+/** A file's diff as text; `hunks` replaces its own (a section shows some of them). */
+export function renderFile(file: FileDiff, hunks: Hunk[] = file.hunks): string {
+  return file.header + hunks.map(renderHunk).join('');
+}
+
+export function renderHunk(hunk: Hunk): string {
+  const oldCount = hunk.lines.filter((l) => l.kind !== '+').length;
+  const newCount = hunk.lines.filter((l) => l.kind !== '-').length;
+  const range = (start: number, count: number) => (count === 1 ? `${start}` : `${start},${count}`);
+  const context = hunk.context === '' ? '' : ` ${hunk.context}`;
+  let text = `@@ -${range(hunk.oldStart, oldCount)} +${range(hunk.newStart, newCount)} @@${context}\n`;
+  for (const line of hunk.lines) {
+    text += `${line.kind}${line.text}\n`;
+    if (line.noNewline) text += '\\ No newline at end of file\n';
+  }
+  return text;
+}
+
+export function under(file: string, path: string): boolean {
   const clean = path.replace(/\/+$/, '');
   return file === clean || file.startsWith(`${clean}/`);
 }
 
 /** src first, then tests, then benchmarks, then everything else. */
-function rank(file: string): number {
+export function rank(file: string): number {
   const order = ['src/', 'test/', 'bench/'];
   const at = order.findIndex((prefix) => file.startsWith(prefix));
   return at === -1 ? order.length : at;
 }
 
-function colorize(diff: string): string {
+export function colorize(diff: string): string {
   const paint = (code: string, line: string) => `\x1b[${code}m${line}\x1b[0m`;
+  let inHeader = false;
   return diff
     .split('\n')
     .map((line) => {
-      if (/^(diff --git|---|\+\+\+|new file|deleted file)/.test(line)) return paint('1', line);
+      if (line.startsWith('diff --git ')) inHeader = true;
+      else if (line.startsWith('@@')) inHeader = false;
+      if (inHeader) return paint('1', line);
       if (line.startsWith('@@')) return paint('36', line);
       if (line.startsWith('+')) return paint('32', line);
       if (line.startsWith('-')) return paint('31', line);
@@ -118,17 +259,11 @@ function colorize(diff: string): string {
     .join('\n');
 }
 
-/** Lines added and removed per file, from a unified diff. */
+/** Lines added and removed per file, from a unified diff ("old → new" for a renamed file). */
 export function lineCounts(diff: string): Array<{ file: string; added: number; removed: number }> {
-  const counts: Array<{ file: string; added: number; removed: number }> = [];
-  let current: { file: string; added: number; removed: number } | undefined;
-  for (const line of diff.split('\n')) {
-    const header = /^diff --git [ab]\/(\S+) [ab]\/(\S+)/.exec(line);
-    if (header) {
-      current = { file: header[2] === header[1] ? header[1]! : `${header[1]} → ${header[2]}`, added: 0, removed: 0 };
-      counts.push(current);
-    } else if (current && line.startsWith('+') && !line.startsWith('+++')) current.added++;
-    else if (current && line.startsWith('-') && !line.startsWith('---')) current.removed++;
-  }
-  return counts;
+  return parseDiff(diff).map((f) => {
+    const lines = f.hunks.flatMap((h) => h.lines);
+    const file = f.oldPath !== undefined && f.newPath !== undefined && f.oldPath !== f.newPath ? `${f.oldPath} → ${f.newPath}` : f.file;
+    return { file, added: lines.filter((l) => l.kind === '+').length, removed: lines.filter((l) => l.kind === '-').length };
+  });
 }
