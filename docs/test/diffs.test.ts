@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,10 +11,13 @@ import { lineUnits } from '../tools/units.ts';
 describe('docs/diffs', () => {
   it('match the code in the part folders (run `npm run diffs` after changing a part)', () => {
     const stale: string[] = [];
-    for (const [path, text] of generatedDiffs()) {
+    const files = generatedDiffs();
+    for (const [path, text] of files) {
       const file = join(ROOT, path);
       if (!existsSync(file) || readFileSync(file, 'utf8') !== text) stale.push(path);
     }
+    // and nothing left over from a section that was renamed or removed
+    for (const name of readdirSync(join(ROOT, 'docs/diffs'))) if (!files.has(`docs/diffs/${name}`)) stale.push(`docs/diffs/${name} (left over)`);
     expect(stale, `stale diffs; run \`npm run diffs\` and commit: ${stale.join(', ')}`).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 // (a unit no section owns or two sections claim, a section over the limit); exit 1 on a problem.
 // `npm run diff -- 4 5 --section 2b`: one section's diff (`--section 2`: every sitting of 5.2).
 // `npm run diff -- 4 5 --units`: every changed unit, its section and its changed lines.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, colorize, lineCounts, partDiff, partFolders } from './part-diff.ts';
 import { SUMMARIES } from './summaries.ts';
@@ -166,9 +166,17 @@ if (command === '--help' || rest.includes('--help')) {
 } else if (command === 'write') {
   if (rest.length > 0) fail(`npm run diffs takes no arguments, got ${rest.join(' ')}`);
   mkdirSync(join(ROOT, 'docs/diffs'), { recursive: true });
-  for (const [path, text] of generatedDiffs()) {
+  const files = generatedDiffs();
+  for (const [path, text] of files) {
     writeFileSync(join(ROOT, path), text);
     console.log(`wrote ${path}`);
+  }
+  // A section renamed or removed leaves its old files behind: they go.
+  for (const name of readdirSync(join(ROOT, 'docs/diffs'))) {
+    if (!files.has(`docs/diffs/${name}`)) {
+      rmSync(join(ROOT, 'docs/diffs', name));
+      console.log(`removed docs/diffs/${name}`);
+    }
   }
 } else if (command === 'show') {
   show(rest);

@@ -12,8 +12,195 @@ export interface Section {
 /** About what a reader can take in one sitting: changed lines (+ and -), context not counted. */
 export const LIMIT = 600;
 
+// Shorthands for the long test titles.
+const X = 'src/exchange.ts › class Exchange';
+const HTTP = 'test/http.test.ts';
+const KEEP = `${HTTP} › describe('keep-alive and the backend pool')`;
+const ERRORS = `${HTTP} › describe('errors')`;
+const ROUTING = `${HTTP} › describe('routing, headers, upgrade')`;
+const RFC = 'test/rfc-rules.test.ts';
+const FAULTS = 'test/faults.test.ts';
+
 export const SECTIONS: Record<string, Section[]> = {
   'part-04-keepalive': [
-    { id: '1-all', title: 'all', units: ['src', 'test', 'package.json', 'example.json'] },
+    {
+      id: '1a-parser',
+      title: '4.1 Framing and the strict parser: the head parser, and what it refuses',
+      units: [
+        'src/http/parser.ts', 'src/http/target.ts', 'src/http/errors.ts', 'test/reject.test.ts',
+        `${RFC} › describe('the request target (RFC 9112 3.2)')`,
+        `${RFC} › describe('Host and the authority of an absolute-form target (RFC 9112 3.2, RFC 3986 3.2.2)')`,
+        `${RFC} › describe('list items are trimmed of SP and HTAB only (RFC 9110 5.6.3)')`,
+        `${RFC} › describe('status codes run from 100 (RFC 9110 15)')`,
+        `${RFC} › describe('a Connection option never removes what frames or routes the message (RFC 9110 7.6.1)')`,
+        `${RFC} › describe('smaller rules') › it.each('a bare LF %s gets 400, blaming no header by name')`,
+        `${RFC} › describe('smaller rules') › it.each('an error answer to HEAD has no body (RFC 9110 9.3.2): %s')`,
+      ],
+    },
+    {
+      id: '1b-framing',
+      title: '4.1 Framing and the strict parser: where a body ends, checked against llhttp',
+      units: ['src/http/body.ts', 'test/differential.test.ts', RFC],
+    },
+    {
+      id: '2a-connection',
+      title: '4.2 One request at a time: the client connection (keep-alive, phases, pipelining)',
+      units: [
+        'src/client-connection.ts', 'src/proxy.ts', 'src/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts',
+        `${KEEP} › it('balances every request of one keep-alive client connection on its own')`,
+        `${KEEP} › it('reads a request whose head and body arrive one byte at a time')`,
+        `${KEEP} › it('answers pipelined requests in order')`,
+        `${ROUTING} › it('closes after the response for Connection: close and for HTTP/1.0')`,
+        `${ROUTING} › it('closes a client connection after keepAliveRequests requests')`,
+        `${ROUTING} › it('closes an idle client connection after keepAliveTimeoutMs')`,
+        "test/proxy.test.ts › describe('forwarding, as in the earlier parts')",
+        `${FAULTS} › describe('shutdown and tunnels') › it('says Connection: close on a response in flight when shutdown begins')`,
+      ],
+    },
+    {
+      id: '2b-exchange',
+      title: '4.2 One request at a time: the exchange and the request body (backpressure both ways)',
+      units: ['src/exchange.ts', 'src/exchange-context.ts', 'src/request-body.ts', HTTP, 'test/proxy.test.ts'],
+    },
+    {
+      id: '2c-response',
+      title: '4.2 One request at a time: the response, re-framed for the client',
+      units: [
+        'src/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`, `${X} › responseComplete()`,
+        `${KEEP} › it('frames HEAD, 204 and 304 responses without a body, then serves the next request on the connection')`,
+        `${KEEP} › it('carries chunked bodies both ways, re-framed')`,
+        `${KEEP} › it('re-chunks a close-delimited response for an HTTP/1.1 client, and keeps the client connection')`,
+        `${HTTP} › function dechunk()`,
+        `${FAULTS} › describe('response framing never desyncs')`,
+        "test/proxy.test.ts › describe('one backend, as before') › it('keeps memory bounded while a slow client reads a 64 MiB response')",
+      ],
+    },
+    {
+      id: '3-failures',
+      title: '4.3 Failures, whose fault they are, and safe retries',
+      units: [
+        `${X} › fail()`, `${X} › clientFault()`, `${X} › respondError()`, `${X} › ending()`, `${X} › where()`,
+        `${X} › releaseBackend()`, `${X} › finish()`, `${X} › abort()`, `${X} › clientEnded()`,
+        'src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts',
+        'test/health.test.ts', FAULTS, ERRORS,
+      ],
+    },
+    {
+      id: '4-pool',
+      title: '4.4 The backend connection pool and the stale-socket race',
+      units: [
+        'src/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
+        `${KEEP} › it('reuses backend connections: 50 requests need at most one connection per backend')`,
+        `${KEEP} › it('keeps no more idle backend connections than backendKeepAlive.maxIdle')`,
+        `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
+        `${KEEP} › it('closes an idle backend connection to make room when the descriptor budget is reached')`,
+        `${KEEP} › it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)')`,
+      ],
+    },
+    {
+      id: '5a-routing',
+      title: '4.5 Headers, virtual hosts, upgrades: what a proxy changes, routing by Host, WebSockets',
+      units: [
+        'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', `${X} › switchProtocols()`, ROUTING,
+        `${RFC} › describe('upgrades')`, `${FAULTS} › describe('shutdown and tunnels') › it('closes an upgraded tunnel that stays silent both ways for tunnelIdleTimeoutMs')`,
+      ],
+    },
+    {
+      id: '5b-settings',
+      title: '4.5 Headers, virtual hosts, upgrades: the settings',
+      units: [
+        'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/strategies', 'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts',
+        'package.json',
+      ],
+    },
+  ],
+  'part-05-benchmarks': [
+    {
+      id: '1a-harness',
+      title: '5.1 Measuring: the harness, its processes and its load generators',
+      units: [
+        'bench/run.ts', 'bench/processes.ts', 'bench/builds.ts', 'bench/backend.ts', 'bench/autocannon-runner.ts', 'bench/generator-result.ts',
+        'bench/close-generator.ts', 'bench/counting-generator.ts', 'test/bench.test.ts', 'package.json',
+      ],
+    },
+    {
+      id: '1b-targets',
+      title: '5.1 Measuring: the harness, what it measures and how it reports',
+      units: ['bench'],
+    },
+    {
+      id: '1c-fd-exhaustion',
+      title: '5.1 Measuring: running out of file descriptors, part by part',
+      units: ['bench/fd-exhaustion.ts'],
+    },
+    {
+      id: '2a-handlers',
+      title: '5.2 Tuning, step 1: handler objects, listeners attached once',
+      units: [
+        'src/backend-link.ts', 'src/exchange.ts', 'src/client-connection.ts', 'src/connection-pool.ts', 'src/exchange-context.ts',
+        'src/request-body.ts', 'src/response-relay.ts', 'src/http/body.ts',
+      ],
+    },
+    {
+      id: '2b-deadlines',
+      title: '5.2 Tuning, step 2: timeouts as deadlines',
+      units: [
+        'src/deadlines.ts', 'src/idle-timer.ts', `${X} › expired()`, 'src/client-connection.ts › class ClientConnection › expired()',
+        'src/client-connection.ts › class ClientConnection › enter()', 'src/client-connection.ts › class ClientConnection › clearTimer()',
+        'src/connection-pool.ts › class BackendConnection › waitAtMost()', 'src/connection-pool.ts › class BackendConnection › expired()',
+      ],
+    },
+    {
+      id: '2c-heads',
+      title: '5.2 Tuning, step 3: heads read once, objects of one shape',
+      units: ['src/http/parser.ts', 'test/differential.test.ts'],
+    },
+    {
+      id: '3a-workers',
+      title: '5.3 Worker processes and reload: the workers',
+      units: [
+        'src/main.ts', 'src/cli.ts',
+        "test/cli.test.ts › describe('command line') › it('--workers 2 forks two workers that share one port, and SIGTERM stops them all')",
+        "test/cli.test.ts › describe('command line') › it('--workers 2: Ctrl-C (SIGINT to every process of the group) says \"shutting down\" once and exits 0')",
+        "test/cli.test.ts › describe('command line') › it.each('a busy port stops the whole process with one error line and exit 2 (--workers %i)')",
+        "test/cli.test.ts › describe('command line') › it('a worker that dies after it listened is replaced, later each time it keeps dying')",
+      ],
+    },
+    {
+      id: '3b-reload',
+      title: '5.3 Worker processes and reload: reload on SIGHUP',
+      units: [
+        'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'test/reload.test.ts', 'test/cli.test.ts',
+        'src/connection-pool.ts › class ConnectionPool › retire()', 'src/connection-pool.ts › class ConnectionPool › retired',
+        'src/connection-pool.ts › class ConnectionPool › release()',
+      ],
+    },
+    {
+      id: '4a-status',
+      title: '5.4 Watch it work: the admin listener and what each number means',
+      units: ['src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/pool.ts', 'src/health-check.ts', "test/status.test.ts › describe('status')", 'test/status.test.ts'],
+    },
+    {
+      id: '4b-page',
+      title: '5.4 Watch it work: the status page',
+      units: ['src/status-page.html', 'test/status-page.browser.test.ts'],
+    },
+    {
+      id: '4c-log',
+      title: '5.4 Watch it work: counting, Prometheus and the access log',
+      units: [
+        'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
+        "test/status.test.ts › describe('access log')",
+        // Where an exchange and a refused request are counted and logged.
+        `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
+        'src/client-connection.ts › class ClientConnection › reject()', 'src/client-connection.ts › class ClientConnection › leftMidHead()',
+        'src/exchange-context.ts › interface ExchangeContext › accessLog',
+      ],
+    },
+    {
+      id: '4d-lab',
+      title: '5.4 Watch it work: the lab',
+      units: ['src/demo.ts', 'test/demo.test.ts'],
+    },
   ],
 };

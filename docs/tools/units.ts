@@ -55,10 +55,16 @@ export function lineUnits(path: string, text: string): string[] {
   const markNode = (name: string, node: ts.Node) => mark(name, firstLine(node), lineOf(node.getEnd()));
 
   const text1 = (node: ts.Node) => node.getText(sf).split('\n')[0]!.trim();
-  const short = (s: string) => (s.length > 48 ? `${s.slice(0, 47)}…` : s);
+  // A name is one line: a unit's name goes on a diff's @@ line.
+  const short = (s: string) => {
+    const line = s.split('\n')[0]!;
+    return line.length > 48 ? `${line.slice(0, 47)}…` : line === s ? line : `${line}…`;
+  };
   const title = (arg: ts.Expression | undefined): string => {
     if (!arg) return '';
-    if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) return `'${arg.text}'`;
+    if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) {
+      return arg.text.includes('\n') ? `'${arg.text.split('\n')[0]}…'` : `'${arg.text}'`;
+    }
     return short(text1(arg));
   };
   /** it, test, describe, suite: the identifier a (chained) call starts from. */
