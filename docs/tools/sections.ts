@@ -20,6 +20,7 @@ const ERRORS = `${HTTP} › describe('errors')`;
 const ROUTING = `${HTTP} › describe('routing, headers, upgrade')`;
 const RFC = 'test/rfc-rules.test.ts';
 const FAULTS = 'test/faults.test.ts';
+const CLI = 'test/cli.test.ts';
 
 export const SECTIONS: Record<string, Section[]> = {
   'part-04-keepalive': [
@@ -95,6 +96,8 @@ export const SECTIONS: Record<string, Section[]> = {
         `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
         `${KEEP} › it('closes an idle backend connection to make room when the descriptor budget is reached')`,
         `${KEEP} › it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)')`,
+        // What decides that a connection may go back to the pool, and that a failure was the stale-socket race.
+        'src/response-relay.ts › class ResponseRelay › get backendReusable()', 'src/response-relay.ts › class ResponseRelay › get partialHead()',
       ],
     },
     {
@@ -178,7 +181,10 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '4a-status',
       title: '5.4 Watch it work: the admin listener and what each number means',
-      units: ['src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/pool.ts', 'src/health-check.ts', "test/status.test.ts › describe('status')", 'test/status.test.ts'],
+      units: [
+        'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/pool.ts', 'src/health-check.ts', 'test/status.test.ts',
+        'src/config.ts › function adminAddress()', 'src/cli.ts › function withObservability()',
+      ],
     },
     {
       id: '4b-page',
@@ -194,11 +200,27 @@ export const SECTIONS: Record<string, Section[]> = {
         // Where an exchange and a refused request are counted and logged.
         `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
         'src/client-connection.ts › class ClientConnection › reject()', 'src/client-connection.ts › class ClientConnection › leftMidHead()',
-        'src/exchange-context.ts › interface ExchangeContext › accessLog',
+        'src/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
+        `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
       ],
     },
     {
-      id: '4d-lab',
+      id: '4d-workers',
+      title: '5.4 Watch it work: the whole proxy, not one worker',
+      units: [
+        'src/main.ts › class WorkerStatuses', 'src/main.ts › function announceAdmin()',
+        'src/status.ts › function mergeStatuses()', 'src/status.ts › function mergeBackend()', 'src/status.ts › function addCounters()',
+        'src/status.ts › function addBackendCounters()', 'src/status.ts › function addCountersOf()', 'src/status.ts › class RetiredCounters',
+        'src/metrics.ts › function processStatus()', 'src/metrics.ts › function descriptors()',
+        `${CLI} › function withAdmin()`,
+        `${CLI} › describe('command line') › it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line')`,
+        `${CLI} › describe('command line') › it('/metrics has the process_* series of the Prometheus client, read from the process itself')`,
+        `${CLI} › describe('command line') › it('counters never go down when a worker dies: the primary keeps what it had counted')`,
+        "test/status.test.ts › describe('status') › it('adds up every worker\'s numbers and shows the worst health state with its reason')",
+      ],
+    },
+    {
+      id: '4e-lab',
       title: '5.4 Watch it work: the lab',
       units: ['src/demo.ts', 'test/demo.test.ts'],
     },
