@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ROOT, colorize, lineCounts, partDiff, partFolders } from './part-diff.ts';
 import { SUMMARIES } from './summaries.ts';
 import { LIMIT, SECTIONS, type Section } from './sections.ts';
-import { type ChangedUnit, cut, partUnits, problems, unitsDiff } from './section-diff.ts';
+import { type ChangedUnit, cut, partUnits, problems, shownAs, unitKey, unitsDiff } from './section-diff.ts';
 
 /** The files `npm run diffs` writes, by path relative to the repository root. */
 export function generatedDiffs(): Map<string, string> {
@@ -38,7 +38,9 @@ export function generatedDiffs(): Map<string, string> {
 
 function markdown(from: string, to: string, diff: string, part?: { section: Section; file: string; units: ChangedUnit[] }): string {
   const rows = part
-    ? part.units.map((u) => `| \`${u.key}\` | +${u.added} | -${u.removed} |`).join('\n')
+    ? shownRows(part.units)
+        .map((u) => `| \`${u.key}\` | +${u.added} | -${u.removed} |`)
+        .join('\n')
     : lineCounts(diff)
         .map(({ file, added, removed }) => `| \`${file}\` | +${added} | -${removed} |`)
         .join('\n');
@@ -66,6 +68,19 @@ ${rows}
 ${fence}diff
 ${diff}${fence}
 `;
+}
+
+/** A section's units as its hunks name them: a class's fields with the class, an interface whole. */
+function shownRows(units: ChangedUnit[]): Array<{ key: string; added: number; removed: number }> {
+  const rows = new Map<string, { key: string; added: number; removed: number }>();
+  for (const u of units) {
+    const key = unitKey(u.file, shownAs(u.name));
+    const row = rows.get(key) ?? { key, added: 0, removed: 0 };
+    row.added += u.added;
+    row.removed += u.removed;
+    rows.set(key, row);
+  }
+  return [...rows.values()];
 }
 
 const USAGE = [

@@ -122,8 +122,9 @@ export function cut(part: PartUnits, sections: Section[]): Cut {
   return result;
 }
 
+/** How problems name a section: its id, which starts with its number ("5a-routing"). */
 export function title(section: Section): string {
-  return section.title;
+  return section.id;
 }
 
 export function problems(c: Cut): string[] {

@@ -1,5 +1,11 @@
 // Chapters cut into sections, each a sitting with its own diff. A section owns units: a file or
-// folder, or a declaration inside a file, written as `npm run diff -- 4 5 --units` prints them.
+// folder, or a declaration inside a file, written as `npm run diff -- 4 5 --units` prints them
+// ("src/exchange.ts › class Exchange › finish()"); a file that moved is named by its new path.
+// A changed unit goes to the section whose entry names it most closely: a member beats its class,
+// a class beats its file, a file beats its folder. So a section can take a whole file and another
+// one method of it. Two equally close entries in two sections, a unit no entry names, an entry
+// that names no changed unit, and a section over LIMIT without an `overLimit` reason are errors:
+// `npm run diff -- 4 5 --sections` lists them, and docs/test/diffs.test.ts fails on them.
 export interface Section {
   /** Used in the file name (docs/diffs/part-04-2a-connection.md); before the first "-", its number. */
   id: string;
