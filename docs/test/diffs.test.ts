@@ -79,6 +79,30 @@ describe('a file that moves between parts', () => {
     const units = partUnits(from, to).units.map((u) => `${u.key} +${u.added} -${u.removed}`);
     expect(units).toEqual(['src/core/exchange.ts › class Exchange › finish() +1 -1', 'src/fresh.json +1 -0', 'src/gone.ts › const GONE +0 -1']);
   });
+
+  it("shows a unit's change in hunks that name it, with the rename header and a few lines of context", () => {
+    const part = partUnits(from, to);
+    const text = unitsDiff(part, new Set(['src/core/exchange.ts › class Exchange › finish()']));
+    expect(text).toBe(
+      [
+        'diff --git a/src/exchange.ts b/src/core/exchange.ts',
+        'similarity index 96%',
+        'rename from src/exchange.ts',
+        'rename to src/core/exchange.ts',
+        '--- a/src/exchange.ts',
+        '+++ b/src/core/exchange.ts',
+        '@@ -52,6 +52,6 @@ class Exchange › finish()',
+        '   }',
+        ' ',
+        '   finish(): void {',
+        "-    log('done');",
+        "+    log('finished');",
+        '   }',
+        ' }',
+        '',
+      ].join('\n'),
+    );
+  });
 });
 
 describe('units', () => {
