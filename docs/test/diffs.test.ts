@@ -133,7 +133,7 @@ describe('units', () => {
     ].join('\n');
     expect(lineUnits('test/pool.test.ts', text).slice(1)).toEqual([
       'header comment',
-      'imports',
+      'imports › vitest',
       'function helper()',
       'function helper()',
       'function helper()',

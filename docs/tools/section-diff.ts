@@ -169,9 +169,10 @@ export function unitsDiff(part: PartUnits, keys: Set<string>, context = 3): stri
   return text;
 }
 
-/** The name a unit's hunks carry: its own, or its class's or interface's for a field or a member of an interface. */
+/** The name a unit's hunks carry: its own; its class's or interface's for a field or an interface member; "imports" for an import. */
 export function shownAs(name: string): string {
   const parts = name.split(SEP);
+  if (parts.at(-2) === 'imports') return parts.slice(0, -1).join(SEP);
   const iface = parts.findIndex((p) => p.startsWith('interface '));
   if (iface !== -1) return parts.slice(0, iface + 1).join(SEP);
   if (parts.length >= 2 && parts.at(-2)!.startsWith('class ') && !parts.at(-1)!.endsWith(')')) return parts.slice(0, -1).join(SEP);

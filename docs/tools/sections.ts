@@ -97,6 +97,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '4.4 The backend connection pool and the stale-socket race',
       units: [
         'src/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
+        'src/exchange.ts › imports › ./backend-link.ts', 'src/proxy.ts › imports › ./connection-pool.ts',
         `${KEEP} › it('reuses backend connections: 50 requests need at most one connection per backend')`,
         `${KEEP} › it('keeps no more idle backend connections than backendKeepAlive.maxIdle')`,
         `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
@@ -111,6 +112,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '4.5 Headers, virtual hosts, upgrades: what a proxy changes, routing by Host, WebSockets',
       units: [
         'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', `${X} › switchProtocols()`, ROUTING,
+        'src/exchange.ts › imports › ./pump.ts', 'src/proxy.ts › imports › ./virtual-hosts.ts', 'src/client-connection.ts › imports › ./virtual-hosts.ts',
         `${RFC} › describe('upgrades')`, `${FAULTS} › describe('shutdown and tunnels') › it('closes an upgraded tunnel that stays silent both ways for tunnelIdleTimeoutMs')`,
       ],
     },
@@ -190,6 +192,9 @@ export const SECTIONS: Record<string, Section[]> = {
       units: [
         'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/pool.ts', 'src/health-check.ts', 'test/status.test.ts',
         'src/config.ts › function adminAddress()', 'src/cli.ts › function withObservability()',
+        // The proxy's side of the status: what it counts, and status() that reports it.
+        'src/proxy.ts › imports › ./metrics.ts', 'src/proxy.ts › imports › ./status.ts', 'src/proxy.ts › interface Proxy › status()',
+        'src/proxy.ts › function startProxy() › const metricsFor()', 'src/proxy.ts › function startProxy() › status()',
       ],
     },
     {
@@ -207,6 +212,8 @@ export const SECTIONS: Record<string, Section[]> = {
         `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
         'src/client-connection.ts › class ClientConnection › reject()', 'src/client-connection.ts › class ClientConnection › leftMidHead()',
         'src/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
+        'src/exchange.ts › imports › ./request-record.ts', 'src/client-connection.ts › imports › ./access-log.ts',
+        'src/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
         `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
       ],
     },
@@ -215,6 +222,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.4 Watch it work: the whole proxy, not one worker',
       units: [
         'src/main.ts › class WorkerStatuses', 'src/main.ts › function announceAdmin()',
+        'src/main.ts › imports › ./admin.ts', 'src/main.ts › imports › ./status.ts', 'src/main.ts › imports › ./metrics.ts',
         'src/status.ts › function mergeStatuses()', 'src/status.ts › function mergeBackend()', 'src/status.ts › function addCounters()',
         'src/status.ts › function addBackendCounters()', 'src/status.ts › function addCountersOf()', 'src/status.ts › class RetiredCounters',
         'src/metrics.ts › function processStatus()', 'src/metrics.ts › function descriptors()',

@@ -1,6 +1,6 @@
 // The units a section can own: which declaration each line of a file belongs to, found with
 // TypeScript's own parser. A unit is named by its path in the file:
-//   imports                      every import (and re-export) of the file, as one unit
+//   imports › ./pump.ts          an import (or re-export), by module; shown together as "imports"
 //   header comment               the comment above the imports
 //   function pick()              a top-level function
 //   class Exchange               a class's own lines (its header, closing brace, blank lines)
@@ -128,13 +128,38 @@ export function lineUnits(path: string, text: string): string[] {
     }
   };
 
+  const isFunction = (e: ts.Node | undefined) => e !== undefined && (ts.isArrowFunction(e) || ts.isFunctionExpression(e));
+  /**
+   * A top-level function that builds an object of closures (startProxy()) is read like a class:
+   * its inner functions and the methods of the object it returns are units of their own.
+   */
+  const inner = (list: readonly ts.Statement[], prefix: string) => {
+    for (const s of list) {
+      if (ts.isFunctionDeclaration(s) && s.name) markNode(`${prefix}function ${s.name.text}()`, s);
+      else if (ts.isVariableStatement(s) && s.declarationList.declarations.every((d) => isFunction(d.initializer))) {
+        markNode(`${prefix}const ${s.declarationList.declarations.map((d) => d.name.getText(sf)).join(', ')}()`, s);
+      } else if (ts.isReturnStatement(s) && s.expression && ts.isObjectLiteralExpression(s.expression)) {
+        for (const p of s.expression.properties) {
+          if (ts.isMethodDeclaration(p)) markNode(`${prefix}${memberName(p.name)}()`, p);
+          else if (ts.isGetAccessorDeclaration(p)) markNode(`${prefix}get ${memberName(p.name)}()`, p);
+          else if (ts.isSetAccessorDeclaration(p)) markNode(`${prefix}set ${memberName(p.name)}()`, p);
+          else if (ts.isPropertyAssignment(p) && isFunction(p.initializer)) markNode(`${prefix}${memberName(p.name)}()`, p);
+        }
+      }
+    }
+  };
+
   const statements = (list: readonly ts.Statement[], prefix: string) => {
     for (const s of list) {
       if (ts.isImportDeclaration(s) || ts.isImportEqualsDeclaration(s) || (ts.isExportDeclaration(s) && s.moduleSpecifier)) {
-        markNode(`${prefix}imports`, s);
+        // One unit per module imported, shown together as "imports": a section can take the
+        // import of what it adds.
+        const from = ts.isImportEqualsDeclaration(s) ? s.moduleReference : s.moduleSpecifier!;
+        markNode(`${prefix}imports${SEP}${ts.isStringLiteral(from) ? from.text : short(from.getText(sf))}`, s);
       } else if (ts.isFunctionDeclaration(s)) {
         const name = `${prefix}function ${s.name?.text ?? 'default'}()`;
         markNode(name, s);
+        if (s.body) inner(s.body.statements, name + SEP);
         scanTests(s, name + SEP);
       } else if (ts.isClassDeclaration(s)) {
         const name = `${prefix}class ${s.name?.text ?? 'default'}`;
