@@ -148,7 +148,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '2a-handlers',
       title: '5.2 Tuning, step 1: handler objects, listeners attached once',
       units: [
-        'src/backend-link.ts', 'src/exchange.ts', 'src/client-connection.ts', 'src/connection-pool.ts', 'src/exchange-context.ts',
+        'src/backend-link.ts', 'src/exchange.ts', 'src/client-connection.ts', 'src/connection-pool.ts',
         'src/request-body.ts', 'src/response-relay.ts', 'src/http/body.ts',
       ],
     },
@@ -170,7 +170,8 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '3a-workers',
       title: '5.3 Worker processes and reload: the workers',
       units: [
-        'src/main.ts', 'src/cli.ts',
+        'src/main.ts', 'src/cli.ts', 'src/config.ts › interface ProxyConfig › workers', 'src/config.ts › const MAX_WORKERS',
+        'src/config.ts › function workerCount()',
         "test/cli.test.ts › describe('command line') › it('--workers 2 forks two workers that share one port, and SIGTERM stops them all')",
         "test/cli.test.ts › describe('command line') › it('--workers 2: Ctrl-C (SIGINT to every process of the group) says \"shutting down\" once and exits 0')",
         "test/cli.test.ts › describe('command line') › it.each('a busy port stops the whole process with one error line and exit 2 (--workers %i)')",
@@ -195,6 +196,8 @@ export const SECTIONS: Record<string, Section[]> = {
         // The proxy's side of the status: what it counts, and status() that reports it.
         'src/proxy.ts › imports › ./metrics.ts', 'src/proxy.ts › imports › ./status.ts', 'src/proxy.ts › interface Proxy › status()',
         'src/proxy.ts › function startProxy() › const metricsFor()', 'src/proxy.ts › function startProxy() › status()',
+        'src/exchange-context.ts › interface ExchangeContext › onResponse', 'src/config.ts › interface ProxyConfig › admin',
+        'src/config.ts › interface BackendConfig › name', 'src/config.ts › function backend()',
       ],
     },
     {
@@ -212,6 +215,7 @@ export const SECTIONS: Record<string, Section[]> = {
         `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
         'src/client-connection.ts › class ClientConnection › reject()', 'src/client-connection.ts › class ClientConnection › leftMidHead()',
         'src/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
+        'src/config.ts › interface ProxyConfig › accessLog',
         'src/exchange.ts › imports › ./request-record.ts', 'src/client-connection.ts › imports › ./access-log.ts',
         'src/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
         `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
