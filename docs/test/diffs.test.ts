@@ -53,6 +53,9 @@ const exchange = (finish: string) =>
 write('old/src/exchange.ts', exchange("'done'"));
 write('new/src/core/exchange.ts', exchange("'finished'"));
 write('old/src/gone.ts', 'export const GONE = 1;\n');
+// Moved and rewritten past git's 50% similarity: still the same file.
+write('old/src/proxy.ts', ['export function start(): void {', '  listenOnTheGivenPortAndAddress();', '  acceptEveryClientThatConnects();', '}', ''].join('\n'));
+write('new/src/process/proxy.ts', ['export function start(): void {', '  routeEachRequestByItsHostHeader();', '  balanceOverTheHealthyBackends();', '}', ''].join('\n'));
 write('new/src/fresh.json', '{ "fresh": true }\n');
 
 describe('a file that moves between parts', () => {
@@ -67,7 +70,14 @@ describe('a file that moves between parts', () => {
       { file: 'src/exchange.ts → src/core/exchange.ts', added: 1, removed: 1 },
       { file: 'src/fresh.json', added: 1, removed: 0 },
       { file: 'src/gone.ts', added: 0, removed: 1 },
+      { file: 'src/proxy.ts → src/process/proxy.ts', added: 2, removed: 2 },
     ]);
+  });
+
+  it('shows as a rename even when it was rewritten past git\'s similarity threshold (same name, one of each)', () => {
+    const diff = partDiff(from, to, false, ['src/process']);
+    expect(diff).toMatch(/^diff --git a\/src\/proxy.ts b\/src\/process\/proxy.ts\nsimilarity index \d+%\nrename from src\/proxy.ts\nrename to src\/process\/proxy.ts\n/);
+    expect(diff).not.toMatch(/^(new|deleted) file mode/m);
   });
 
   it('is found by a path on either side', () => {
@@ -77,7 +87,12 @@ describe('a file that moves between parts', () => {
 
   it('keeps its units, named under the new path', () => {
     const units = partUnits(from, to).units.map((u) => `${u.key} +${u.added} -${u.removed}`);
-    expect(units).toEqual(['src/core/exchange.ts › class Exchange › finish() +1 -1', 'src/fresh.json +1 -0', 'src/gone.ts › const GONE +0 -1']);
+    expect(units).toEqual([
+      'src/core/exchange.ts › class Exchange › finish() +1 -1',
+      'src/fresh.json +1 -0',
+      'src/gone.ts › const GONE +0 -1',
+      'src/process/proxy.ts › function start() +2 -2',
+    ]);
   });
 
   it("shows a unit's change in hunks that name it, with the rename header and a few lines of context", () => {

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative } from 'node:path';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -112,25 +112,57 @@ function rawDiff(from: string, to: string): string {
   try {
     snapshot(from, join(work, 'a'));
     snapshot(to, join(work, 'b'));
-    let out: string;
-    try {
-      // -M: a moved file is a rename with its changes; git decides by content similarity.
-      out = execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', '-M', 'a', 'b'], {
-        cwd: work,
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
+    // -M: a moved file is a rename with its changes; git decides by content similarity (50%).
+    let out = gitDiff(work, ['-M', 'a', 'b']);
+    // A file that moved and was also rewritten past git's threshold (part 3's proxy.ts moving
+    // into a layer folder of part 4, say) would be a deletion plus a new file. One deleted and
+    // one added file of the same name are the same file moved: diff them as a rename.
+    const blocks = out.split(/^(?=diff --git )/m).filter((b) => b !== '');
+    const files = blocks.map((b) => parseDiff(b)[0]!);
+    const byName = (side: 'old' | 'new') => {
+      const names = new Map<string, number[]>();
+      files.forEach((f, i) => {
+        const path = side === 'old' ? (f.newPath === undefined ? f.oldPath : undefined) : f.oldPath === undefined ? f.newPath : undefined;
+        if (path !== undefined) names.set(basename(path), [...(names.get(basename(path)) ?? []), i]);
       });
-    } catch (err) {
-      // git diff exits 1 when the trees differ, which is the normal case here.
-      const failed = err as { status?: number; stdout?: string };
-      if (failed.status !== 1 || failed.stdout === undefined) throw err;
-      out = failed.stdout;
+      return names;
+    };
+    const deleted = byName('old');
+    const added = byName('new');
+    const replaced = new Map<number, string>();
+    for (const [name, [gone, ...moreGone]] of deleted) {
+      const [come, ...moreCome] = added.get(name) ?? [];
+      if (gone === undefined || come === undefined || moreGone.length > 0 || moreCome.length > 0) continue;
+      const oldPath = files[gone]!.oldPath!;
+      const newPath = files[come]!.newPath!;
+      const text = gitDiff(work, [`a/${oldPath}`, `b/${newPath}`]);
+      if (text.search(/^@@/m) === -1) continue; // not text
+      const hunks = text.slice(text.search(/^@@/m));
+      const oldLines = readFileSync(join(work, 'a', oldPath), 'utf8').split('\n').length - 1;
+      const newLines = readFileSync(join(work, 'b', newPath), 'utf8').split('\n').length - 1;
+      const removed = (hunks.match(/^-/gm) ?? []).length;
+      const similarity = Math.round((100 * (oldLines - removed)) / Math.max(oldLines, newLines, 1));
+      replaced.set(gone, `diff --git a/${oldPath} b/${newPath}\nsimilarity index ${similarity}%\nrename from ${oldPath}\nrename to ${newPath}\n`
+        + `--- a/${oldPath}\n+++ b/${newPath}\n${hunks}`);
+      replaced.set(come, '');
     }
+    if (replaced.size > 0) out = blocks.map((b, i) => replaced.get(i) ?? b).join('');
     // Only within one process run: the part folders do not change while a command runs.
     rawCache.set(key, out);
     return out;
   } finally {
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** git diff --no-index in the snapshot folder (exit 1 means "they differ", the normal case). */
+function gitDiff(cwd: string, args: string[]): string {
+  try {
+    return execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', ...args], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const failed = err as { status?: number; stdout?: string };
+    if (failed.status !== 1 || failed.stdout === undefined) throw err;
+    return failed.stdout;
   }
 }
 
