@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -5,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generatedDiffs } from '../tools/diffs.ts';
 import { ROOT, lineCounts, partDiff, partFiles, partFolders } from '../tools/part-diff.ts';
 import { LIMIT, SECTIONS } from '../tools/sections.ts';
-import { changedLines, cut, partUnits, unitsDiff } from '../tools/section-diff.ts';
+import { changedLines, chosenBy, cut, partUnits, unitsDiff } from '../tools/section-diff.ts';
 import { lineUnits } from '../tools/units.ts';
 
 describe('docs/diffs', () => {
@@ -205,5 +206,22 @@ describe('chapter sections', () => {
       expect(c.overLimit).toEqual([]);
       expect(c.needlessException).toEqual([]);
     }
+  });
+});
+
+describe('npm run diff with sections', () => {
+  it('--section 2b is one sitting, --section 2 every sitting of 4.2', () => {
+    const ids = (wanted: string) => SECTIONS['part-04-keepalive']!.filter((s) => chosenBy(s, wanted)).map((s) => s.id);
+    expect(ids('2b')).toEqual(['2b-exchange']);
+    expect(ids('2')).toEqual(['2a-connection', '2b-exchange', '2c-response']);
+    expect(ids('3')).toEqual(['3-failures']);
+    expect(ids('9')).toEqual([]);
+  });
+
+  it('refuses a section that does not exist, naming the ones that do (exit 2)', () => {
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'docs/tools/diffs.ts', 'show', '4', '5', '--section', '9'], { cwd: ROOT, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('no section "9" in part-05-benchmarks (have 1a, 1b');
+    expect(bad.stdout).toBe('');
   });
 });

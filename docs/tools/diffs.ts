@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ROOT, colorize, lineCounts, partDiff, partFolders } from './part-diff.ts';
 import { SUMMARIES } from './summaries.ts';
 import { LIMIT, SECTIONS, type Section } from './sections.ts';
-import { type ChangedUnit, cut, partUnits, problems, shownAs, unitKey, unitsDiff } from './section-diff.ts';
+import { type ChangedUnit, chosenBy, cut, numberOf, partUnits, problems, shownAs, unitKey, unitsDiff } from './section-diff.ts';
 
 /** The files `npm run diffs` writes, by path relative to the repository root. */
 export function generatedDiffs(): Map<string, string> {
@@ -98,10 +98,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/** A section's number: its id up to the first "-" ("2b" of "2b-exchange"). */
-function numberOf(section: Section): string {
-  return section.id.split('-')[0]!;
-}
+
 
 function show(rest: string[]): void {
   const parts = partFolders();
@@ -142,7 +139,7 @@ function show(rest: string[]): void {
   const units = partUnits(from, to);
   const c = cut(units, sections);
   if (mode === 'section') {
-    const chosen = c.sections.filter(({ section }) => numberOf(section) === wanted || numberOf(section).replace(/[a-z]+$/, '') === wanted);
+    const chosen = c.sections.filter(({ section }) => chosenBy(section, wanted!));
     if (chosen.length === 0) fail(`no section "${wanted}" in ${to} (have ${sections.map(numberOf).join(', ')})`);
     const text = unitsDiff(units, new Set(chosen.flatMap((s) => s.units.map((u) => u.key))));
     process.stdout.write(color ? colorize(text) : text);

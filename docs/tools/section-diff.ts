@@ -122,6 +122,17 @@ export function cut(part: PartUnits, sections: Section[]): Cut {
   return result;
 }
 
+/** A section's number: its id up to the first "-" ("2b" of "2b-exchange"). */
+export function numberOf(section: Section): string {
+  return section.id.split('-')[0]!;
+}
+
+/** `--section 2b` is that sitting; `--section 2` is every sitting of the chapter's 2 (2a, 2b...). */
+export function chosenBy(section: Section, wanted: string): boolean {
+  const number = numberOf(section);
+  return number === wanted || number.replace(/[a-z]+$/, '') === wanted;
+}
+
 /** How problems name a section: its id, which starts with its number ("5a-routing"). */
 export function title(section: Section): string {
   return section.id;

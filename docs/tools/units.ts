@@ -2,7 +2,8 @@
 // TypeScript's own parser. A unit is named by its path in the file:
 //   imports › ./pump.ts          an import (or re-export), by module; shown together as "imports"
 //   header comment               the comment above the imports
-//   function pick()              a top-level function
+//   function pick()              a top-level function; one that builds an object of closures has
+//   function startProxy() › status()   its inner functions and returned methods as units too
 //   class Exchange               a class's own lines (its header, closing brace, blank lines)
 //   class Exchange › finish()    a method, constructor(), get x(), or a property written as a function
 //   class Exchange › phase       any other property
@@ -10,7 +11,10 @@
 //   type Phase, enum Kind        a type alias or an enum, whole
 //   const LIMIT                  a top-level variable statement, whole
 //   main(), process.on('SIGHUP') a top-level expression statement, by its call
-//   describe('pool') › it('reuses a connection')   in a test file, each it()/test() call
+//   describe('pool') › it('reuses a connection')   in a test file, each it()/test() call, found
+//                                anywhere (in a describe, a loop, a helper); describe's own lines
+//                                and its other statements (beforeEach(), const cases) are units too
+// Names are one line: they go on a diff's @@ line. Leading comments belong to what they precede.
 // A file that is not TypeScript is one unit, the whole file (its name is the empty string).
 import ts from 'typescript';
 
