@@ -23,12 +23,16 @@ export interface ClientContext extends ExchangeContext {
  */
 export type ClientPhase = { name: 'idle' | 'head' | 'tunnel' | 'closing' } | { name: 'exchange'; exchange: Exchange };
 
+const IDLE: ClientPhase = { name: 'idle' };
+const HEAD: ClientPhase = { name: 'head' };
+const TUNNEL: ClientPhase = { name: 'tunnel' };
+const CLOSING: ClientPhase = { name: 'closing' };
 const EMPTY = Buffer.alloc(0);
 /** How long we keep reading (and dropping) a client's bytes after we said we are closing. */
 const LINGER_MS = 2000;
 
 export class ClientConnection {
-  phase: ClientPhase = { name: 'idle' };
+  phase: ClientPhase = IDLE;
   private buffer: Buffer = EMPTY;
   private requests = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -68,11 +72,11 @@ export class ClientConnection {
     if (this.buffer.length === 0) {
       if (this.socket.readableEnded || this.stopping) return this.close();
       // Idle between requests: nginx's keepalive_timeout.
-      return this.enter({ name: 'idle' }, this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
+      return this.enter(IDLE, this.ctx.config.keepAliveTimeoutMs, () => this.socket.destroy());
     }
     // A request has begun: all of its head must arrive in time (client_header_timeout, slowloris).
     if (this.phase.name !== 'head') {
-      this.enter({ name: 'head' }, this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
+      this.enter(HEAD, this.ctx.config.clientHeaderTimeoutMs, () => this.reject(new HttpError(408, 'request head not received in time')));
     }
     let method: string | undefined;
     try {
@@ -150,7 +154,7 @@ export class ClientConnection {
     this.buffer = EMPTY;
     this.socket.end();
     this.socket.resume();
-    this.enter({ name: 'closing' }, LINGER_MS, () => this.socket.destroy());
+    this.enter(CLOSING, LINGER_MS, () => this.socket.destroy());
   }
 
   private readonly onEnd = (): void => {
@@ -169,7 +173,7 @@ export class ClientConnection {
 
   /** For an upgrade: the tunnel takes the socket over. */
   private detach(): void {
-    this.enter({ name: 'tunnel' });
+    this.enter(TUNNEL);
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onClose);

@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import type { ResponseHead } from './http/parser.ts';
 import type { BackendConnection } from './connection-pool.ts';
-import type { EndedIn } from './outcome.ts';
+import type { EndedBy, EndedIn, Outcome } from './outcome.ts';
 
 /**
  * choosing: no backend connection: about to pick one (at the start, and between attempts).
@@ -38,6 +38,11 @@ const WHERE = { choosing: 'connect', connecting: 'connect', sending: 'request', 
 /** HAProxy's second character of the termination state: where the exchange was when it ended. */
 export function endedIn(phase: ExchangePhase): EndedIn {
   return WHERE[phase.name];
+}
+
+/** An ending in this phase, with the status the client gets (no time limit involved). */
+export function outcomeIn(phase: ExchangePhase, by: EndedBy, status: number, reason: string): Outcome & { status: number } {
+  return { by, in: endedIn(phase), status, reason, timedOut: false };
 }
 
 /** The request has gone out, or is going: the backend may speak now. */

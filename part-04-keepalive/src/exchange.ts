@@ -1,11 +1,11 @@
 // One request and its response, as one flow read top to bottom: choose a backend, connect, send,
 // await the response head, relay the body, finish. The phase says where the exchange is and
 // carries what exists there. Retries happen here, and only while they are safe.
-import { tunnel } from './pump.ts';
+import { joinTunnel, upgradeRefusal } from './upgrade.ts';
 import { backendRequestHead, clientResponseHead } from './http/headers.ts';
 import { responsePlan } from './http/persistence.ts';
 import type { ResponseHead } from './http/parser.ts';
-import { errorResponse, HttpError } from './http/errors.ts';
+import { HttpError } from './http/errors.ts';
 import { RequestBody } from './request-body.ts';
 import { ResponseRelay, type Relayed } from './response-relay.ts';
 import { closeFailure, nextStep, type Failure } from './retry-policy.ts';
@@ -14,7 +14,7 @@ import type { BackendConnection } from './connection-pool.ts';
 import type { Backend } from './peers.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 import { NEUTRAL, SERVED, type EndedBy, type Outcome, type Verdict } from './outcome.ts';
-import { endedIn, backendMaySpeak, hear, stopHearing, type ExchangePhase, type Relaying } from './exchange-phase.ts';
+import { endedIn, outcomeIn, backendMaySpeak, hear, stopHearing, type ExchangePhase, type Relaying } from './exchange-phase.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
 
@@ -24,9 +24,8 @@ export class Exchange {
   private readonly response: ResponseRelay;
   private readonly tried = new Set<Backend>();
   private staleRetried = false;
-  /** The client connection may carry another request: given at the start, withdrawn by closeAfter(). */
+  /** Whether the client connection may carry another request (given, or withdrawn by closeAfter()), and whether it will (decided as our head goes out). */
   private mayKeepClient: boolean;
-  /** Decided as our response head goes out. */
   private keepClient = false;
   /** Time allowed between signs of progress: the backend's reads or drains (proxy_read/send_timeout), the client's body (client_body_timeout). */
   private readonly backendClock: IdleTimer;
@@ -72,7 +71,7 @@ export class Exchange {
 
   /** The client went away (a reset, or a write that failed) before the response's last byte: nginx's 499. */
   abort(): void {
-    this.finish(this.ending('client', 499, 'the client went away'));
+    this.finish(outcomeIn(this.phase, 'client', 499, 'the client went away'));
   }
 
   /** Shutdown or reload: the client connection closes after this response. */
@@ -86,7 +85,7 @@ export class Exchange {
   private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
     const backend = again ?? upstream.strategy.pick(upstream.peers.available().filter((b) => !this.tried.has(b)));
-    if (!backend) return this.respondError(this.ending('backend', 503, `no healthy backend in upstream "${upstream.name}"`));
+    if (!backend) return this.respondError(outcomeIn(this.phase, 'backend', 503, `no healthy backend in upstream "${upstream.name}"`));
     this.tried.add(backend);
     backend.active++;
     const idle = again ? undefined : context.connections.takeIdle(backend);
@@ -157,16 +156,13 @@ export class Exchange {
 
   /** 101 Switching Protocols: from now on the two sockets are a plain byte tunnel (part 2's pump). */
   private switchProtocols(conn: BackendConnection, head: ResponseHead, rest: Buffer, requestSent: boolean): void {
-    const { client, hooks, context, upgrade } = this.o;
-    if (upgrade === undefined) return this.backendFailed('invalid', 'backend switched protocols unasked');
-    if (!requestSent) return this.backendFailed('invalid', 'backend switched protocols mid-body: the tunnel would carry the rest');
+    const refusal = upgradeRefusal(this.o.upgrade, requestSent);
+    if (refusal !== undefined) return this.backendFailed('invalid', refusal);
     this.response.write(clientResponseHead(head, { kind: 'none' }, false));
     if (rest.length > 0) this.response.write(rest);
-    const early = hooks.handOver();
+    const early = this.o.hooks.handOver();
     this.finish({ by: 'nobody', in: 'tunnel', status: head.status, reason: '', timedOut: false }); // hands the socket over
-    if (early.length > 0) conn.socket.write(early);
-    tunnel(client, conn.socket, { onBuffered: (bytes) => context.counters.buffered(bytes), idleTimeoutMs: context.config.tunnelIdleTimeoutMs });
-    for (const socket of [client, conn.socket]) socket.resume();
+    joinTunnel(this.o.client, conn.socket, early, this.o.context);
   }
 
   // --- The backend socket's events, heard directly (see hear()) ---
@@ -246,7 +242,7 @@ export class Exchange {
   private clientFault(err: HttpError, by: EndedBy): void {
     const p = this.phase;
     if (p.name === 'done' || p.name === 'tunnel') return;
-    const outcome = { ...this.ending(by, err.status, err.message), timedOut: err.status === 408 };
+    const outcome = { ...outcomeIn(this.phase, by, err.status, err.message), timedOut: err.status === 408 };
     if (!this.response.clientWritten) return this.respondError(outcome);
     this.o.client.destroy(); // a second status line would corrupt what the client already has
     this.finish({ ...outcome, status: p.name === 'relaying' ? p.head.status : undefined });
@@ -258,13 +254,10 @@ export class Exchange {
     const { status, reason } = outcome;
     if (outcome.by !== 'resource') context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
     this.keepClient = this.mayKeepClient && this.request.complete;
-    this.response.write(errorResponse(status, reason, this.keepClient, head.method === 'HEAD'));
+    this.response.answer(status, reason, this.keepClient, head.method === 'HEAD');
     this.finish(outcome);
   }
 
-  private ending(by: EndedBy, status: number, reason: string): Outcome & { status: number } {
-    return { by, in: endedIn(this.phase), status, reason, timedOut: false };
-  }
 
   /** The one way out (nginx's ngx_http_upstream_finalize_request): every ending comes here once. */
   private finish(outcome: Outcome): void {

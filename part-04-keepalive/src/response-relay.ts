@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from './http/body.ts';
 import { clientResponseHead } from './http/headers.ts';
+import { errorResponse } from './http/errors.ts';
 import { parseResponseHead, type HeadLimits, type ResponseHead } from './http/parser.ts';
 import type { Counters } from './counters.ts';
 
@@ -83,6 +84,11 @@ export class ResponseRelay {
   /** The backend sent FIN. Returns whether that completed the response (a body framed by close). */
   backendEnded(): boolean {
     return this.decoder !== undefined && this.decoder.senderClosed() && this.complete() === 'complete';
+  }
+
+  /** The proxy answers for itself (an error response) instead of relaying one. */
+  answer(status: number, reason: string, keepClient: boolean, toHead: boolean): void {
+    this.write(errorResponse(status, reason, keepClient, toHead));
   }
 
   write(data: Buffer): boolean {
