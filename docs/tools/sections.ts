@@ -1,6 +1,6 @@
 // Chapters cut into sections, each a sitting with its own diff. A section owns units: a file or
 // folder, or a declaration inside a file, written as `npm run diff -- 4 5 --units` prints them
-// ("src/exchange.ts › class Exchange › finish()"); a file that moved is named by its new path.
+// ("src/core/exchange.ts › class Exchange › finish()"); a file that moved is named by its new path.
 // A changed unit goes to the section whose entry names it most closely: a member beats its class,
 // a class beats its file, a file beats its folder. So a section can take a whole file and another
 // one method of it. Two equally close entries in two sections, a unit no entry names, an entry
@@ -19,7 +19,7 @@ export interface Section {
 export const LIMIT = 600;
 
 // Shorthands for the long test titles.
-const X = 'src/exchange.ts › class Exchange';
+const X = 'src/core/exchange.ts › class Exchange';
 const HTTP = 'test/http.test.ts';
 const KEEP = `${HTTP} › describe('keep-alive and the backend pool')`;
 const ERRORS = `${HTTP} › describe('errors')`;
@@ -53,7 +53,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '2a-connection',
       title: '4.2 One request at a time: the client connection (keep-alive, phases, pipelining)',
       units: [
-        'src/client-connection.ts', 'src/proxy.ts', 'src/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts',
+        'src/core/client-connection.ts', 'src/proxy.ts', 'src/core/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts',
         `${KEEP} › it('balances every request of one keep-alive client connection on its own')`,
         `${KEEP} › it('reads a request whose head and body arrive one byte at a time')`,
         `${KEEP} › it('answers pipelined requests in order')`,
@@ -67,13 +67,13 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '2b-exchange',
       title: '4.2 One request at a time: the exchange and the request body (backpressure both ways)',
-      units: ['src/exchange.ts', 'src/exchange-context.ts', 'src/request-body.ts', HTTP, 'test/proxy.test.ts'],
+      units: ['src/core/exchange.ts', 'src/core/exchange-context.ts', 'src/core/request-body.ts', HTTP, 'test/proxy.test.ts'],
     },
     {
       id: '2c-response',
       title: '4.2 One request at a time: the response, re-framed for the client',
       units: [
-        'src/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`, `${X} › responseComplete()`,
+        'src/core/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`, `${X} › responseComplete()`,
         `${KEEP} › it('frames HEAD, 204 and 304 responses without a body, then serves the next request on the connection')`,
         `${KEEP} › it('carries chunked bodies both ways, re-framed')`,
         `${KEEP} › it('re-chunks a close-delimited response for an HTTP/1.1 client, and keeps the client connection')`,
@@ -88,7 +88,7 @@ export const SECTIONS: Record<string, Section[]> = {
       units: [
         `${X} › fail()`, `${X} › clientFault()`, `${X} › respondError()`, `${X} › ending()`, `${X} › where()`,
         `${X} › releaseBackend()`, `${X} › finish()`, `${X} › abort()`, `${X} › clientEnded()`,
-        'src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts',
+        'src/core/retry-policy.ts', 'src/core/outcome.ts', 'src/pool.ts',
         'test/health.test.ts', FAULTS, ERRORS,
       ],
     },
@@ -96,23 +96,23 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '4-pool',
       title: '4.4 The backend connection pool and the stale-socket race',
       units: [
-        'src/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
-        'src/exchange.ts › imports › ./backend-link.ts', 'src/proxy.ts › imports › ./connection-pool.ts',
+        'src/upstream/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
+        'src/core/exchange.ts › imports › ./backend-link.ts', 'src/proxy.ts › imports › ./connection-pool.ts',
         `${KEEP} › it('reuses backend connections: 50 requests need at most one connection per backend')`,
         `${KEEP} › it('keeps no more idle backend connections than backendKeepAlive.maxIdle')`,
         `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
         `${KEEP} › it('closes an idle backend connection to make room when the descriptor budget is reached')`,
         `${KEEP} › it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)')`,
         // What decides that a connection may go back to the pool, and that a failure was the stale-socket race.
-        'src/response-relay.ts › class ResponseRelay › get backendReusable()', 'src/response-relay.ts › class ResponseRelay › get partialHead()',
+        'src/core/response-relay.ts › class ResponseRelay › get backendReusable()', 'src/core/response-relay.ts › class ResponseRelay › get partialHead()',
       ],
     },
     {
       id: '5a-routing',
       title: '4.5 Headers, virtual hosts, upgrades: what a proxy changes, routing by Host, WebSockets',
       units: [
-        'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', `${X} › switchProtocols()`, ROUTING,
-        'src/exchange.ts › imports › ./pump.ts', 'src/proxy.ts › imports › ./virtual-hosts.ts', 'src/client-connection.ts › imports › ./virtual-hosts.ts',
+        'src/http/headers.ts', 'src/core/virtual-hosts.ts', 'src/core/pump.ts', `${X} › switchProtocols()`, ROUTING,
+        'src/core/exchange.ts › imports › ./pump.ts', 'src/proxy.ts › imports › ./virtual-hosts.ts', 'src/core/client-connection.ts › imports › ./virtual-hosts.ts',
         `${RFC} › describe('upgrades')`, `${FAULTS} › describe('shutdown and tunnels') › it('closes an upgraded tunnel that stays silent both ways for tunnelIdleTimeoutMs')`,
       ],
     },
@@ -120,7 +120,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '5b-settings',
       title: '4.5 Headers, virtual hosts, upgrades: the settings',
       units: [
-        'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/strategies', 'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts',
+        'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/upstream/strategies', 'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts',
         'package.json',
       ],
     },
@@ -148,17 +148,17 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '2a-handlers',
       title: '5.2 Tuning, step 1: handler objects, listeners attached once',
       units: [
-        'src/backend-link.ts', 'src/exchange.ts', 'src/client-connection.ts', 'src/connection-pool.ts',
-        'src/request-body.ts', 'src/response-relay.ts', 'src/http/body.ts',
+        'src/backend-link.ts', 'src/core/exchange.ts', 'src/core/client-connection.ts', 'src/upstream/connection-pool.ts',
+        'src/core/request-body.ts', 'src/core/response-relay.ts', 'src/http/body.ts',
       ],
     },
     {
       id: '2b-deadlines',
       title: '5.2 Tuning, step 2: timeouts as deadlines',
       units: [
-        'src/deadlines.ts', 'src/idle-timer.ts', `${X} › expired()`, 'src/client-connection.ts › class ClientConnection › expired()',
-        'src/client-connection.ts › class ClientConnection › enter()', 'src/client-connection.ts › class ClientConnection › clearTimer()',
-        'src/connection-pool.ts › class BackendConnection › waitAtMost()', 'src/connection-pool.ts › class BackendConnection › expired()',
+        'src/core/deadlines.ts', 'src/core/idle-timer.ts', `${X} › expired()`, 'src/core/client-connection.ts › class ClientConnection › expired()',
+        'src/core/client-connection.ts › class ClientConnection › enter()', 'src/core/client-connection.ts › class ClientConnection › clearTimer()',
+        'src/upstream/connection-pool.ts › class BackendConnection › waitAtMost()', 'src/upstream/connection-pool.ts › class BackendConnection › expired()',
       ],
     },
     {
@@ -183,41 +183,41 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.3 Worker processes and reload: reload on SIGHUP',
       units: [
         'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'test/reload.test.ts', 'test/cli.test.ts',
-        'src/connection-pool.ts › class ConnectionPool › retire()', 'src/connection-pool.ts › class ConnectionPool › retired',
-        'src/connection-pool.ts › class ConnectionPool › release()',
+        'src/upstream/connection-pool.ts › class ConnectionPool › retire()', 'src/upstream/connection-pool.ts › class ConnectionPool › retired',
+        'src/upstream/connection-pool.ts › class ConnectionPool › release()',
       ],
     },
     {
       id: '4a-status',
       title: '5.4 Watch it work: the admin listener and what each number means',
       units: [
-        'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/pool.ts', 'src/health-check.ts', 'test/status.test.ts',
+        'src/observe/admin.ts', 'src/observe/status.ts', 'src/observe/metrics.ts', 'src/pool.ts', 'src/upstream/health-check.ts', 'test/status.test.ts',
         'src/config.ts › function adminAddress()', 'src/cli.ts › function withObservability()',
         // The proxy's side of the status: what it counts, and status() that reports it.
         'src/proxy.ts › imports › ./metrics.ts', 'src/proxy.ts › imports › ./status.ts', 'src/proxy.ts › interface Proxy › status()',
         'src/proxy.ts › function startProxy() › const metricsFor()', 'src/proxy.ts › function startProxy() › status()',
-        'src/exchange-context.ts › interface ExchangeContext › onResponse', 'src/config.ts › interface ProxyConfig › admin',
+        'src/core/exchange-context.ts › interface ExchangeContext › onResponse', 'src/config.ts › interface ProxyConfig › admin',
         'src/config.ts › interface BackendConfig › name', 'src/config.ts › function backend()',
       ],
     },
     {
       id: '4b-page',
       title: '5.4 Watch it work: the status page',
-      units: ['src/status-page.html', 'test/status-page.browser.test.ts'],
+      units: ['src/observe/status-page.html', 'test/status-page.browser.test.ts'],
     },
     {
       id: '4c-log',
       title: '5.4 Watch it work: counting, Prometheus and the access log',
       units: [
-        'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
+        'src/observe/request-record.ts', 'src/observe/prometheus.ts', 'src/observe/access-log.ts', 'src/core/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
         "test/status.test.ts › describe('access log')",
         // Where an exchange and a refused request are counted and logged.
         `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
-        'src/client-connection.ts › class ClientConnection › reject()', 'src/client-connection.ts › class ClientConnection › leftMidHead()',
-        'src/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
+        'src/core/client-connection.ts › class ClientConnection › reject()', 'src/core/client-connection.ts › class ClientConnection › leftMidHead()',
+        'src/core/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
         'src/config.ts › interface ProxyConfig › accessLog',
-        'src/exchange.ts › imports › ./request-record.ts', 'src/client-connection.ts › imports › ./access-log.ts',
-        'src/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
+        'src/core/exchange.ts › imports › ./request-record.ts', 'src/core/client-connection.ts › imports › ./access-log.ts',
+        'src/core/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
         `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
       ],
     },
@@ -227,9 +227,9 @@ export const SECTIONS: Record<string, Section[]> = {
       units: [
         'src/main.ts › class WorkerStatuses', 'src/main.ts › function announceAdmin()',
         'src/main.ts › imports › ./admin.ts', 'src/main.ts › imports › ./status.ts', 'src/main.ts › imports › ./metrics.ts',
-        'src/status.ts › function mergeStatuses()', 'src/status.ts › function mergeBackend()', 'src/status.ts › function addCounters()',
-        'src/status.ts › function addBackendCounters()', 'src/status.ts › function addCountersOf()', 'src/status.ts › class RetiredCounters',
-        'src/metrics.ts › function processStatus()', 'src/metrics.ts › function descriptors()',
+        'src/observe/status.ts › function mergeStatuses()', 'src/observe/status.ts › function mergeBackend()', 'src/observe/status.ts › function addCounters()',
+        'src/observe/status.ts › function addBackendCounters()', 'src/observe/status.ts › function addCountersOf()', 'src/observe/status.ts › class RetiredCounters',
+        'src/observe/metrics.ts › function processStatus()', 'src/observe/metrics.ts › function descriptors()',
         `${CLI} › function withAdmin()`,
         `${CLI} › describe('command line') › it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line')`,
         `${CLI} › describe('command line') › it('/metrics has the process_* series of the Prometheus client, read from the process itself')`,

@@ -1,6 +1,6 @@
 // What the proxy counts for stats(), the status page and /metrics: one object that the request
 // core is handed, so the context carries no closures. It outlives reloads.
-import { statusClass } from './metrics.ts';
+import { statusClass } from './observe/metrics.ts';
 
 export class Counters {
   /** Requests read from clients since start. */

@@ -5,9 +5,9 @@ import { parseFlags, UsageError, usage } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress } from './address.ts';
 import type { ProxyConfig } from './config.ts';
-import { startAdmin } from './admin.ts';
-import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './status.ts';
-import { processStatus } from './metrics.ts';
+import { startAdmin } from './observe/admin.ts';
+import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './observe/status.ts';
+import { processStatus } from './observe/metrics.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const SHUTTING_DOWN = 'shutting down: no new clients, finishing open connections';

@@ -5,19 +5,19 @@ import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Peers } from './peers.ts';
-import { startHealthChecks } from './health-check.ts';
-import { createStrategy, type Random } from './strategies/index.ts';
-import { ConnectionPool } from './connection-pool.ts';
-import { ClientConnection, type ClientContext } from './client-connection.ts';
+import { Peers } from './upstream/peers.ts';
+import { startHealthChecks } from './upstream/health-check.ts';
+import { createStrategy, type Random } from './upstream/strategies/index.ts';
+import { ConnectionPool } from './upstream/connection-pool.ts';
+import { ClientConnection, type ClientContext } from './core/client-connection.ts';
 import { Counters } from './counters.ts';
-import { VirtualHosts } from './virtual-hosts.ts';
+import { VirtualHosts } from './core/virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
-import type { Upstream } from './exchange.ts';
+import type { Upstream } from './core/exchange.ts';
 import type { Address } from './address.ts';
-import { BackendMetrics, RateMeter } from './metrics.ts';
-import { AccessLog } from './access-log.ts';
-import { backendStatus, type ProxyStatus } from './status.ts';
+import { BackendMetrics, RateMeter } from './observe/metrics.ts';
+import { AccessLog } from './observe/access-log.ts';
+import { backendStatus, type ProxyStatus } from './observe/status.ts';
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */

@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
-import { ConnectionPool } from '../src/connection-pool.ts';
+import { ConnectionPool } from '../src/upstream/connection-pool.ts';
 import { SocketTracker } from '../src/sockets.ts';
-import { Backend } from '../src/peers.ts';
+import { Backend } from '../src/upstream/peers.ts';
 import { validateConfig } from '../src/config.ts';
 import { connect, countConnections, namedBackend, oneConnection, raw, readAll, request, stalledBackend } from './helpers.ts';
 

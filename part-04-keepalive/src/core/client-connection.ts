@@ -1,11 +1,11 @@
 // One client connection: read a request head, run its exchange, then wait for the next request
 // (keep-alive), in order even when the client sends several at once (pipelining).
 import type net from 'node:net';
-import { parseRequestHead, headerValues, type RequestHead } from './http/parser.ts';
-import { clientAsksToPersist } from './http/persistence.ts';
-import { requestFraming, type Framing } from './http/body.ts';
-import { upgradeRequested } from './http/headers.ts';
-import { errorResponse, HttpError } from './http/errors.ts';
+import { parseRequestHead, headerValues, type RequestHead } from '../http/parser.ts';
+import { clientAsksToPersist } from '../http/persistence.ts';
+import { requestFraming, type Framing } from '../http/body.ts';
+import { upgradeRequested } from '../http/headers.ts';
+import { errorResponse, HttpError } from '../http/errors.ts';
 import { Exchange, type ExchangeContext, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
 

@@ -1,7 +1,7 @@
 // The proxy's state as one JSON document: what the status page shows, /status.json serves and
 // /metrics formats. Workers each make one; the primary merges them into the whole proxy's.
 import { quantile } from './metrics.ts';
-import type { Backend } from './peers.ts';
+import type { Backend } from '../upstream/peers.ts';
 
 /** up: in rotation. down: out after failures (passive). probation: one trial request decides.
  *  checking: out because active health checks fail; back after `rise` good probes. */

@@ -1,7 +1,7 @@
 // Active health checks: a TCP connect probe to every backend every intervalMs.
 // `fall` failures in a row take a backend out, `rise` successes bring it back (HAProxy's check).
 import net from 'node:net';
-import type { HealthCheckConfig } from './config.ts';
+import type { HealthCheckConfig } from '../config.ts';
 import type { Backend } from './peers.ts';
 
 export function startHealthChecks(
@@ -17,11 +17,11 @@ export function startHealthChecks(
     const streak = ok ? Math.max(before, 0) + 1 : Math.min(before, 0) - 1;
     streaks.set(backend, streak);
     if (!ok && !backend.failedChecks && -streak >= config.fall) {
-      backend.failedChecks = true;
-      log(`backend ${backend.name} marked down by health check: ${-streak} failed probes (last: ${reason})`);
+      backend.setFailedChecks(true, `${-streak} failed probes (last: ${reason})`);
+      log(`backend ${backend.hostPort} marked down by health check: ${-streak} failed probes (last: ${reason})`);
     } else if (ok && backend.failedChecks && streak >= config.rise) {
-      backend.failedChecks = false;
-      log(`backend ${backend.name} marked up by health check: ${streak} good probes`);
+      backend.setFailedChecks(false, `${streak} good probes`);
+      log(`backend ${backend.hostPort} marked up by health check: ${streak} good probes`);
     }
   };
 

@@ -1,11 +1,11 @@
 // The backends and their health. Passive checks follow nginx's max_fails/fail_timeout;
 // active checks follow HAProxy's rise/fall. A backend takes traffic only if both say yes.
-import { formatAddress, type Address } from './address.ts';
-import type { BackendConfig } from './config.ts';
+import { formatAddress, type Address } from '../address.ts';
+import type { BackendConfig } from '../config.ts';
 import type { Candidate } from './strategies/index.ts';
-import { BackendMetrics } from './metrics.ts';
-import type { BackendState } from './status.ts';
-import { BurstLog } from './burst-log.ts';
+import { BackendMetrics } from '../observe/metrics.ts';
+import type { BackendState } from '../observe/status.ts';
+import { BurstLog } from '../burst-log.ts';
 
 /** up: in rotation. down: skipped until downUntil. probation: back after down; one result decides. */
 export type PassiveState = 'up' | 'down' | 'probation';

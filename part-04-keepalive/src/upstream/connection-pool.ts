@@ -2,8 +2,8 @@
 // nginx: `keepalive 32;` inside an upstream block.
 import net from 'node:net';
 import type { Backend } from './peers.ts';
-import type { SocketTracker } from './sockets.ts';
-import type { BackendKeepAliveConfig } from './config.ts';
+import type { SocketTracker } from '../sockets.ts';
+import type { BackendKeepAliveConfig } from '../config.ts';
 
 export interface BackendConnection {
   readonly socket: net.Socket;

@@ -8,7 +8,7 @@
 // to be written is bounded: past MAX_QUEUED bytes, lines are dropped and counted instead.
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { headerValues, type RequestHead } from './http/parser.ts';
+import { headerValues, type RequestHead } from '../http/parser.ts';
 
 /** Bytes the log may hold in memory while the disk or the pipe catches up. */
 export const MAX_QUEUED = 1024 * 1024;

@@ -1,5 +1,5 @@
 // Which upstream serves a request, by its Host header (nginx's server_name).
-import type { VirtualHostConfig } from './config.ts';
+import type { VirtualHostConfig } from '../config.ts';
 
 export class VirtualHosts {
   private readonly exact = new Map<string, string>();

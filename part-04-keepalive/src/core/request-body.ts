@@ -2,8 +2,8 @@
 // counted against clientMaxBodySize and re-framed as it streams. A helper of the exchange with no
 // phase of its own: the exchange's phase says whether bytes are held or streamed.
 import type net from 'node:net';
-import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from './http/body.ts';
-import { HttpError } from './http/errors.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from '../http/body.ts';
+import { HttpError } from '../http/errors.ts';
 
 export class RequestBody {
   /** Some body bytes have gone to a backend: the request can no longer be replayed elsewhere. */

@@ -1,8 +1,8 @@
 // Where an exchange is. One phase for its whole life; each phase carries what exists in it, so the
 // types say which phases have a backend connection or a response head.
 import type net from 'node:net';
-import type { ResponseHead } from './http/parser.ts';
-import type { BackendConnection } from './connection-pool.ts';
+import type { ResponseHead } from '../http/parser.ts';
+import type { BackendConnection } from '../upstream/connection-pool.ts';
 import type { EndedBy, EndedIn, Outcome } from './outcome.ts';
 
 /**

@@ -1,14 +1,13 @@
 // What an exchange is given: the request, where to send it, and the proxy around it.
 import type net from 'node:net';
-import type { Framing } from './http/body.ts';
-import type { RequestHead } from './http/parser.ts';
-import type { ConnectionPool } from './connection-pool.ts';
-import type { Peers } from './peers.ts';
-import type { Strategy } from './strategies/index.ts';
-import type { ProxyConfig } from './config.ts';
-import type { BurstLog } from './burst-log.ts';
-import type { Counters } from './counters.ts';
-import type { AccessLog } from './access-log.ts';
+import type { Framing } from '../http/body.ts';
+import type { RequestHead } from '../http/parser.ts';
+import type { ConnectionPool } from '../upstream/connection-pool.ts';
+import type { Peers } from '../upstream/peers.ts';
+import type { Strategy } from '../upstream/strategies/index.ts';
+import type { ProxyConfig } from '../config.ts';
+import type { BurstLog } from '../burst-log.ts';
+import type { Counters } from '../counters.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
@@ -26,8 +25,6 @@ export interface ExchangeContext {
   /** Our own shortage (out of descriptors): logged once per burst, not per request. */
   localTrouble: BurstLog;
   counters: Counters;
-  /** One line per request, when configured. */
-  accessLog: AccessLog | undefined;
 }
 
 /**

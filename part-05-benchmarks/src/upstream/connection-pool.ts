@@ -2,10 +2,10 @@
 // nginx: `keepalive 32;` inside an upstream block.
 import net from 'node:net';
 import type { Backend } from './peers.ts';
-import type { SocketTracker } from './sockets.ts';
-import type { BackendKeepAliveConfig } from './config.ts';
-import { Deadline, type DeadlineOwner } from './deadlines.ts';
-import { Counters } from './counters.ts';
+import type { SocketTracker } from '../sockets.ts';
+import type { BackendKeepAliveConfig } from '../config.ts';
+import { Deadline, type DeadlineOwner } from '../core/deadlines.ts';
+import { Counters } from '../counters.ts';
 
 /** Whoever uses a backend connection for now (its exchange) hears its socket's events, from the moment it sets `user` until it clears it. */
 export interface BackendUser {

@@ -2,42 +2,39 @@
 // await the response head, relay the body, finish. The phase says where the exchange is and
 // carries what exists there. Retries happen here, and only while they are safe.
 import { joinTunnel, upgradeRefusal } from './upgrade.ts';
-import { backendRequestHead, clientResponseHead } from './http/headers.ts';
-import { responsePlan } from './http/persistence.ts';
-import type { ResponseHead } from './http/parser.ts';
-import { HttpError } from './http/errors.ts';
+import { backendRequestHead, clientResponseHead } from '../http/headers.ts';
+import { responsePlan } from '../http/persistence.ts';
+import type { ResponseHead } from '../http/parser.ts';
+import { HttpError } from '../http/errors.ts';
 import { RequestBody } from './request-body.ts';
 import { ResponseRelay, type Relayed } from './response-relay.ts';
 import { closeFailure, nextStep, type Failure } from './retry-policy.ts';
-import { Deadline, type DeadlineOwner } from './deadlines.ts';
-import type { BackendConnection, BackendUser } from './connection-pool.ts';
-import { RequestRecord } from './request-record.ts';
-import type { Backend } from './peers.ts';
+import { IdleTimer } from './idle-timer.ts';
+import type { BackendConnection } from '../upstream/connection-pool.ts';
+import type { Backend } from '../upstream/peers.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 import { NEUTRAL, SERVED, type EndedBy, type Outcome, type Verdict } from './outcome.ts';
-import { endedIn, outcomeIn, backendMaySpeak, type ExchangePhase, type Relaying } from './exchange-phase.ts';
+import { endedIn, outcomeIn, backendMaySpeak, hear, stopHearing, type ExchangePhase, type Relaying } from './exchange-phase.ts';
 
 export type { ExchangeContext, ExchangeHooks, Upstream } from './exchange-context.ts';
 
-/** The handler of its backend connection's events and of its clocks: methods on one object, so a request makes no listener functions. */
-export class Exchange implements BackendUser, DeadlineOwner {
+export class Exchange {
   phase: ExchangePhase = { name: 'choosing' };
   private readonly request: RequestBody;
   private readonly response: ResponseRelay;
+  private readonly tried = new Set<Backend>();
   private staleRetried = false;
-  /** Health, counters and the access log line: what this request leaves behind. */
-  private readonly record: RequestRecord;
   /** Whether the client connection may carry another request (given, or withdrawn by closeAfter()), and whether it will (decided as our head goes out). */
   private mayKeepClient: boolean;
   private keepClient = false;
   /** Time allowed between signs of progress: the backend's reads or drains (proxy_read/send_timeout), the client's body (client_body_timeout). */
-  private readonly backendClock: Deadline;
-  private readonly clientClock: Deadline;
+  private readonly backendClock: IdleTimer;
+  private readonly clientClock: IdleTimer;
 
   constructor(private readonly o: ExchangeOptions) {
-    this.backendClock = new Deadline(o.context.config.responseTimeoutMs, this);
-    this.clientClock = new Deadline(o.context.config.clientBodyTimeoutMs, this);
-    this.record = new RequestRecord(o.head, o.context);
+    const { responseTimeoutMs, clientBodyTimeoutMs } = o.context.config;
+    this.backendClock = new IdleTimer(responseTimeoutMs, () => this.backendFailed('timeout', `backend silent for ${responseTimeoutMs} ms: timed out`));
+    this.clientClock = new IdleTimer(clientBodyTimeoutMs, () => this.clientFault(new HttpError(408, `request body stalled for ${clientBodyTimeoutMs} ms`), 'client'));
     this.request = new RequestBody(o.framing, o.context.config.clientMaxBodySize);
     this.response = new ResponseRelay(o.client, o.context.config.limits, o.context.counters);
     this.mayKeepClient = o.keepClient;
@@ -82,41 +79,31 @@ export class Exchange implements BackendUser, DeadlineOwner {
     this.mayKeepClient = false;
   }
 
-  /** The client's buffer has room again (its connection passes 'drain' on). */
-  clientDrained(): void {
-    if (!backendMaySpeak(this.phase)) return;
-    this.backendClock.arm();
-    this.phase.conn.socket.resume();
-  }
-
-  /** One of the two clocks ran out. */
-  expired(clock: Deadline): void {
-    if (clock === this.backendClock) this.backendFailed('timeout', `backend silent for ${clock.ms} ms: timed out`);
-    else this.clientFault(new HttpError(408, `request body stalled for ${clock.ms} ms`), 'client');
-  }
-
   // --- The flow ---
 
   /** Picks a backend (or `again`, on a fresh connection: the stale-socket retry) and connects; 503 if none is left. */
   private attempt(again: Backend | undefined): void {
     const { upstream, context } = this.o;
-    const backend = again ?? upstream.strategy.pick(this.record.untried(upstream.peers.available()));
+    const backend = again ?? upstream.strategy.pick(upstream.peers.available().filter((b) => !this.tried.has(b)));
     if (!backend) return this.respondError(outcomeIn(this.phase, 'backend', 503, `no healthy backend in upstream "${upstream.name}"`));
-    this.record.attemptStarted(backend);
+    this.tried.add(backend);
+    backend.active++;
     const idle = again ? undefined : context.connections.takeIdle(backend);
     const conn = idle ?? context.connections.open(backend);
     this.phase = { name: 'connecting', conn };
-    conn.user = this;
+    hear(conn.socket, this);
     if (idle) return this.connected(conn); // a pooled connection is up already
-    conn.waitAtMost(context.config.connectTimeoutMs);
+    conn.socket.setTimeout(context.config.connectTimeoutMs);
+    conn.socket.once('connect', this.onBackendConnect);
   }
 
   /** The connection is up: write the head, then the body as it comes. */
   private connected(conn: BackendConnection): void {
     const { client, head, upgrade } = this.o;
     conn.requests++;
-    conn.waitAtMost(0); // the connect timeout is over
-    conn.socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, conn.backend.hostPort));
+    conn.socket.setTimeout(0); // the connect timeout is over
+    client.on('drain', this.onClientDrain);
+    conn.socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, conn.backend.name));
     if (this.request.complete) {
       this.phase = { name: 'awaiting', conn }; // bodiless: the backend's turn now
       return this.backendClock.arm();
@@ -178,21 +165,19 @@ export class Exchange implements BackendUser, DeadlineOwner {
     joinTunnel(this.o.client, conn.socket, early, this.o.context);
   }
 
-  // --- The backend connection's events (BackendUser): its socket's listeners call these directly ---
+  // --- The backend socket's events, heard directly (see hear()) ---
 
-  backendConnected(): void {
+  readonly onBackendConnect = (): void => {
     if (this.phase.name === 'connecting') this.connected(this.phase.conn);
-  }
+  };
 
-  backendTimeout(): void {
-    this.backendFailed('timeout', `connect timed out after ${this.o.context.config.connectTimeoutMs} ms`);
-  }
+  readonly onConnectTimeout = (): void => this.backendFailed('timeout', `connect timed out after ${this.o.context.config.connectTimeoutMs} ms`);
 
-  backendClosed(error: NodeJS.ErrnoException | undefined): void {
-    if ('conn' in this.phase) this.backendFailed(...closeFailure(error, this.phase.name !== 'connecting'));
-  }
+  readonly onBackendClose = (): void => {
+    if ('conn' in this.phase) this.backendFailed(...closeFailure(this.phase.conn.error, this.phase.name !== 'connecting'));
+  };
 
-  backendData(chunk: Buffer): void {
+  readonly onBackendData = (chunk: Buffer): void => {
     const p = this.phase;
     if (!backendMaySpeak(p)) return;
     this.backendClock.touch();
@@ -204,19 +189,25 @@ export class Exchange implements BackendUser, DeadlineOwner {
       if (!(err instanceof HttpError)) throw err;
       this.backendFailed('invalid', `invalid response: ${err.message}`);
     }
-  }
+  };
 
-  backendEnd(): void {
+  readonly onBackendEnd = (): void => {
     const p = this.phase;
     if (p.name === 'relaying' && this.response.backendEnded()) return this.relayed(p, 'complete');
     if (backendMaySpeak(p)) this.backendFailed('reset', 'backend closed the connection before the response was complete');
-  }
+  };
 
-  backendDrain(): void {
+  readonly onBackendDrain = (): void => {
     if (this.request.complete) return;
     this.backendClock.stop();
     this.o.client.resume();
-  }
+  };
+
+  private readonly onClientDrain = (): void => {
+    if (!backendMaySpeak(this.phase)) return;
+    this.backendClock.arm();
+    this.phase.conn.socket.resume();
+  };
 
   // --- Endings: every one comes to finish() ---
 
@@ -228,8 +219,8 @@ export class Exchange implements BackendUser, DeadlineOwner {
     // A reused connection that died before answering is the stale-socket race, not a sick backend.
     const stale = p.conn.reused && !this.response.clientWritten && !this.response.partialHead && kind === 'reset';
     const requestSent = p.name !== 'connecting';
-    this.releaseBackend(p.conn, 'destroy', stale || kind === 'local' ? NEUTRAL : { is: 'failed', reason, timedOut: kind === 'timeout' });
-    const anotherBackend = this.record.untried(upstream.peers.available()).length > 0;
+    this.releaseBackend(p.conn, 'destroy', stale || kind === 'local' ? NEUTRAL : { is: 'failed', reason });
+    const anotherBackend = upstream.peers.available().some((b) => !this.tried.has(b));
     const [clientWritten, staleRetried, bodySent, method] = [this.response.clientWritten, this.staleRetried, this.request.started, head.method];
     const step = nextStep({ kind, stale, requestSent, clientWritten, staleRetried, bodySent, method, anotherBackend });
     if (step.do === 'retry') {
@@ -257,11 +248,11 @@ export class Exchange implements BackendUser, DeadlineOwner {
     this.finish({ ...outcome, status: p.name === 'relaying' ? p.head.status : undefined });
   }
 
-  /** The one place the proxy answers for itself, then finish(). (Our own shortage, and every backend down, log per burst.) */
+  /** The one place the proxy answers for itself, then finish(). (Our own shortage is logged once per burst.) */
   private respondError(outcome: Outcome & { status: number }): void {
     const { head, context } = this.o;
     const { status, reason } = outcome;
-    if (outcome.by !== 'resource' && !this.o.upstream.peers.quiet) context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
+    if (outcome.by !== 'resource') context.log(`${status} for ${head.method} ${head.target}: ${reason}`);
     this.keepClient = this.mayKeepClient && this.request.complete;
     this.response.answer(status, reason, this.keepClient, head.method === 'HEAD');
     this.finish(outcome);
@@ -275,25 +266,25 @@ export class Exchange implements BackendUser, DeadlineOwner {
     const tunnelled = outcome.in === 'tunnel';
     if ('conn' in p) {
       const inStep = outcome.by === 'nobody' && p.name === 'relaying' && p.requestSent && p.backendPersists && !this.response.outOfStep;
-      this.releaseBackend(p.conn, tunnelled ? 'hand-over' : inStep ? 'keep' : 'destroy', outcome.by === 'nobody' ? SERVED : NEUTRAL, outcome.status);
+      this.releaseBackend(p.conn, tunnelled ? 'hand-over' : inStep ? 'keep' : 'destroy', outcome.by === 'nobody' ? SERVED : NEUTRAL);
     }
     this.phase = tunnelled ? { name: 'tunnel' } : { name: 'done' };
     this.backendClock.stop();
     this.clientClock.stop();
-    this.record.finished(this.o.client.remoteAddress ?? '-', outcome, this.response.bodyBytes);
     this.o.hooks.finished(tunnelled ? 'tunnel' : this.keepClient ? 'keep' : 'close');
   }
 
   /** The one release path for a backend connection (nginx's free(peer, state)): stop hearing it, record the verdict, then pool, destroy or hand over the socket. */
-  private releaseBackend(conn: BackendConnection, socket: 'keep' | 'destroy' | 'hand-over', verdict: Verdict, status?: number): void {
+  private releaseBackend(conn: BackendConnection, socket: 'keep' | 'destroy' | 'hand-over', verdict: Verdict): void {
     this.phase = { name: 'choosing' }; // released once: no later phase holds the connection
     this.backendClock.stop();
-    conn.user = undefined;
-    conn.waitAtMost(0);
-    this.record.attemptEnded(conn.backend, this.o.upstream.peers, verdict, status);
+    stopHearing(conn.socket, this);
+    this.o.client.off('drain', this.onClientDrain);
+    conn.backend.active--;
+    if (verdict.is === 'served') this.o.upstream.peers.succeeded(conn.backend);
+    else if (verdict.is === 'failed') this.o.upstream.peers.failed(conn.backend, verdict.reason);
     if (socket === 'keep') this.o.context.connections.release(conn);
     else if (socket === 'destroy') conn.socket.destroy();
-    else conn.handOver();
   }
 }
 

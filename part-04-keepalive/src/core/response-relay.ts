@@ -2,11 +2,11 @@
 // its body relayed and re-framed (a body that runs until close is re-chunked for HTTP/1.1).
 // A helper of the exchange with no phase of its own: the exchange's phase says which method is due.
 import type net from 'node:net';
-import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from './http/body.ts';
-import { clientResponseHead } from './http/headers.ts';
-import { errorResponse } from './http/errors.ts';
-import { parseResponseHead, type HeadLimits, type ResponseHead } from './http/parser.ts';
-import type { Counters } from './counters.ts';
+import { BodyDecoder, encodeChunk, LAST_CHUNK, type Framing } from '../http/body.ts';
+import { clientResponseHead } from '../http/headers.ts';
+import { errorResponse } from '../http/errors.ts';
+import { parseResponseHead, type HeadLimits, type ResponseHead } from '../http/parser.ts';
+import type { Counters } from '../counters.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NONE: Framing = { kind: 'none' };

@@ -1,7 +1,7 @@
 // The backends and their health. Passive checks follow nginx's max_fails/fail_timeout;
 // active checks follow HAProxy's rise/fall. A backend takes traffic only if both say yes.
-import { formatAddress, type Address } from './address.ts';
-import type { BackendConfig } from './config.ts';
+import { formatAddress, type Address } from '../address.ts';
+import type { BackendConfig } from '../config.ts';
 import type { Candidate } from './strategies/index.ts';
 
 /** up: in rotation. down: skipped until downUntil. probation: back after down; one result decides. */

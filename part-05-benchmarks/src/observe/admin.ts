@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { prometheusText } from './prometheus.ts';
 import type { ProxyStatus } from './status.ts';
-import type { Address } from './address.ts';
+import type { Address } from '../address.ts';
 
 const PAGE = readFileSync(new URL('./status-page.html', import.meta.url));
 
