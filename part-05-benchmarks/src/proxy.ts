@@ -5,17 +5,14 @@ import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Peers } from './upstream/peers.ts';
-import { startHealthChecks } from './upstream/health-check.ts';
-import { createStrategy, type Random } from './upstream/strategies/index.ts';
-import { ConnectionPool } from './upstream/connection-pool.ts';
-import { ClientConnection, type ClientContext } from './core/client-connection.ts';
+import type { Random } from './upstream/strategies/index.ts';
+import type { ConnectionPool } from './upstream/connection-pool.ts';
 import { Counters } from './counters.ts';
-import { VirtualHosts } from './core/virtual-hosts.ts';
-import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
+import type { ProxyConfig } from './config.ts';
+import { Generations } from './generations.ts';
 import type { Upstream } from './core/exchange.ts';
 import type { Address } from './address.ts';
-import { BackendMetrics, RateMeter } from './observe/metrics.ts';
+import { RateMeter } from './observe/metrics.ts';
 import { AccessLog } from './observe/access-log.ts';
 import { backendStatus, type ProxyStatus } from './observe/status.ts';
 
@@ -62,91 +59,34 @@ export interface Proxy {
   close(deadlineMs?: number): Promise<number>;
 }
 
-/** Everything that a configuration decides; replaced whole on reload. */
-interface Generation {
-  context: ClientContext;
-  connections: ConnectionPool;
-  clients: Set<ClientConnection>;
-  stopHealthChecks: () => void;
-}
-
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
   const maxClients = clientLimit();
   const acceptTrouble = new BurstLog(log, 'accept');
-  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
   const counters = new Counters();
-  // For the status page: stub_status' counters, responses by class, a rate, a generation count.
+  // For the status page: a rate and the time since start.
   const startedAt = Date.now();
-  let generationNumber = 1;
   const rate = new RateMeter();
   const sampler = setInterval(() => rate.sample(performance.now(), counters.requests), 1000).unref();
   const accessLog = options.accessLog !== undefined ? new AccessLog(options.accessLog, log) : undefined;
-  // Counters per upstream and backend that survive a reload, as long as the backend stays.
-  const backendMetrics = new Map<string, BackendMetrics>();
-  const metricsFor = (upstream: string, backend: string) => {
-    const key = `${upstream} ${backend}`;
-    let metrics = backendMetrics.get(key);
-    if (!metrics) backendMetrics.set(key, (metrics = new BackendMetrics()));
-    return metrics;
-  };
-
-  const build = (config: ProxyConfig): Generation => {
-    const upstreams = new Map<string, Upstream>();
-    for (const [name, upstream] of Object.entries(config.upstreams)) {
-      upstreams.set(name, {
-        name,
-        peers: new Peers(upstream.backends, options.now ?? Date.now, log),
-        strategy: createStrategy(upstream.strategy, options.random),
-      });
-      for (const backend of upstreams.get(name)!.peers.backends) backend.metrics = metricsFor(name, backend.hostPort);
-    }
-    const allBackends = [...upstreams.values()].flatMap((u) => u.peers.backends);
-    const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, counters);
-    return {
-      connections,
-      clients: new Set(),
-      stopHealthChecks: config.healthCheck ? startHealthChecks(allBackends, config.healthCheck, log) : () => {},
-      context: {
-        config,
-        connections,
-        log,
-        localTrouble,
-        counters,
-        hosts: new VirtualHosts(config.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
-        upstreams,
-        accessLog,
-      },
-    };
-  };
-
-  /** Old generations drain: idle clients close now, busy ones after their response. */
-  const retire = (old: Generation) => {
-    old.stopHealthChecks();
-    old.connections.retire();
-    for (const client of old.clients) client.shutdown();
-  };
-
-  let current = build(options);
-  /** The current generation, and retired ones until their last client has gone. */
-  const all = new Set<Generation>([current]);
-  const forgetIfDrained = (generation: Generation) => {
-    if (generation !== current && generation.clients.size === 0) all.delete(generation);
-  };
+  const generations = new Generations(options, {
+    log,
+    now: options.now ?? Date.now,
+    random: options.random,
+    sockets,
+    maxClients,
+    counters,
+    localTrouble: new BurstLog(log, 'cannot open a backend connection'),
+    accessLog,
+  });
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
   // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.track(socket);
     counters.handled++;
-    const generation = current; // the settings in force when it connected, for its whole life
-    const client = new ClientConnection(socket, generation.context);
-    generation.clients.add(client);
-    socket.once('close', () => {
-      generation.clients.delete(client);
-      forgetIfDrained(generation);
-    });
+    generations.adopt(socket);
   });
 
   // Past maxClients, Node closes new connections at once: each client needs a second descriptor
@@ -166,34 +106,33 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   return {
     address: { host, port },
     get upstreams() {
-      return current.context.upstreams;
+      return generations.current.context.upstreams;
     },
     get connections() {
-      return current.connections;
+      return generations.current.connections;
     },
     openSockets: () => sockets.size,
     stats: () => ({
       requests: counters.requests,
       peakBufferedBytes: counters.peakBufferedBytes,
-      clientConnections: [...all].reduce((n, g) => n + g.clients.size, 0),
+      clientConnections: [...generations.clients()].length,
       backendConnectionsOpened: counters.backendConnectionsOpened,
-      generations: all.size,
+      generations: generations.size,
     }),
     status(): ProxyStatus {
       const connections = { accepted: counters.handled + counters.dropped, handled: counters.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
-      for (const generation of all) {
-        for (const client of generation.clients) {
-          connections.active++;
-          if (client.phase.name === 'idle') connections.waiting++;
-          else if (client.phase.name === 'head') connections.reading++;
-          else connections.writing++; // serving a request, tunnelling, or closing
-        }
+      for (const client of generations.clients()) {
+        connections.active++;
+        if (client.phase.name === 'idle') connections.waiting++;
+        else if (client.phase.name === 'head') connections.reading++;
+        else connections.writing++; // serving a request, tunnelling, or closing
       }
+      const { current } = generations;
       const now = performance.now();
       return {
         uptimeSeconds: (Date.now() - startedAt) / 1000,
         workers: options.workers,
-        generation: generationNumber,
+        generation: generations.number,
         connections,
         requests: { total: counters.requests, perSecond: rate.perSecond(), responses: [...counters.responses] },
         accessLogDropped: accessLog?.dropped ?? 0,
@@ -215,18 +154,13 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       if (config.accessLog !== options.accessLog || config.admin?.port !== options.admin?.port || config.admin?.host !== options.admin?.host) {
         log('reload: the access log and the admin address cannot change without a restart');
       }
-      generationNumber++;
-      const old = current;
-      current = build(config);
-      all.add(current);
-      retire(old);
-      forgetIfDrained(old);
+      generations.reload(config);
       log('reload: new configuration in force for new connections; open ones finish on the old one');
     },
     async close(deadlineMs = 10_000) {
       server.close();
       clearInterval(sampler);
-      for (const generation of all) retire(generation);
+      generations.retireAll();
       let cut = 0;
       const deadline = setTimeout(() => {
         cut = sockets.size;
