@@ -46,37 +46,52 @@ export const SECTIONS: Record<string, Section[]> = {
     },
     {
       id: '1b-framing',
-      title: '4.1 Framing and the strict parser: where a body ends, checked against llhttp',
-      units: ['src/http/body.ts', 'test/differential.test.ts', RFC],
+      title: '4.1 Framing and the strict parser: where a body ends',
+      units: ['src/http/body.ts', RFC],
+    },
+    {
+      id: '1c-llhttp',
+      title: '4.1 Framing and the strict parser: checked against llhttp',
+      units: ['test/differential.test.ts'],
     },
     {
       id: '2a-connection',
       title: '4.2 One request at a time: the client connection (keep-alive, phases, pipelining)',
       units: [
         'src/core/client-connection.ts', 'src/proxy.ts', 'src/core/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts',
+        // Whether the client's connection may carry another request: decided when an exchange starts, and handed down.
+        'src/http/persistence.ts › function clientAsksToPersist()',
         `${KEEP} › it('balances every request of one keep-alive client connection on its own')`,
         `${KEEP} › it('reads a request whose head and body arrive one byte at a time')`,
         `${KEEP} › it('answers pipelined requests in order')`,
         `${ROUTING} › it('closes after the response for Connection: close and for HTTP/1.0')`,
         `${ROUTING} › it('closes a client connection after keepAliveRequests requests')`,
         `${ROUTING} › it('closes an idle client connection after keepAliveTimeoutMs')`,
-        "test/proxy.test.ts › describe('forwarding, as in the earlier parts')",
         `${FAULTS} › describe('shutdown and tunnels') › it('says Connection: close on a response in flight when shutdown begins')`,
       ],
     },
     {
       id: '2b-exchange',
-      title: '4.2 One request at a time: the exchange and the request body (backpressure both ways)',
-      units: ['src/core/exchange.ts', 'src/core/exchange-context.ts', 'src/core/request-body.ts', HTTP, 'test/proxy.test.ts'],
+      title: '4.2 One request at a time: the exchange, its phases and the request body (backpressure both ways)',
+      units: [
+        'src/core/exchange.ts', 'src/core/exchange-phase.ts', 'src/core/exchange-context.ts', 'src/core/request-body.ts', HTTP, 'test/proxy.test.ts',
+        // Abort propagation, as in part 2: the client goes, so does its backend connection.
+        `${ERRORS} › it('a client that aborts mid-response takes its backend connection down')`,
+      ],
     },
     {
       id: '2c-response',
       title: '4.2 One request at a time: the response, re-framed for the client',
       units: [
-        'src/core/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`, `${X} › responseComplete()`,
+        'src/core/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`,
+        // How the body is framed each way, and whether the backend connection may be reused: asked once per response head.
+        'src/http/persistence.ts',
+        // What backpressure keeps small: the most bytes ever queued on one socket, which the relay reports.
+        'src/counters.ts',
         `${KEEP} › it('frames HEAD, 204 and 304 responses without a body, then serves the next request on the connection')`,
         `${KEEP} › it('carries chunked bodies both ways, re-framed')`,
         `${KEEP} › it('re-chunks a close-delimited response for an HTTP/1.1 client, and keeps the client connection')`,
+        `${KEEP} › it('streams a 64 MiB download to a slow reader and a 32 MiB upload to a slow backend with bounded memory')`,
         `${HTTP} › function dechunk()`,
         `${FAULTS} › describe('response framing never desyncs')`,
         "test/proxy.test.ts › describe('one backend, as before') › it('keeps memory bounded while a slow client reads a 64 MiB response')",
@@ -86,9 +101,11 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '3-failures',
       title: '4.3 Failures, whose fault they are, and safe retries',
       units: [
-        `${X} › fail()`, `${X} › clientFault()`, `${X} › respondError()`, `${X} › ending()`, `${X} › where()`,
+        `${X} › backendFailed()`, `${X} › clientFault()`, `${X} › respondError()`,
         `${X} › releaseBackend()`, `${X} › finish()`, `${X} › abort()`, `${X} › clientEnded()`,
-        'src/core/retry-policy.ts', 'src/core/outcome.ts', 'src/pool.ts',
+        // Which phase an exchange ended in, for its Outcome.
+        'src/core/exchange-phase.ts › const WHERE', 'src/core/exchange-phase.ts › function endedIn()', 'src/core/exchange-phase.ts › function outcomeIn()',
+        'src/core/retry-policy.ts', 'src/core/outcome.ts', 'src/upstream/peers.ts', 'src/upstream/health-check.ts',
         'test/health.test.ts', FAULTS, ERRORS,
       ],
     },
@@ -96,24 +113,25 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '4-pool',
       title: '4.4 The backend connection pool and the stale-socket race',
       units: [
-        'src/upstream/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
-        'src/core/exchange.ts › imports › ./backend-link.ts', 'src/proxy.ts › imports › ./connection-pool.ts',
+        'src/upstream/connection-pool.ts', `${X} › staleRetried`,
         `${KEEP} › it('reuses backend connections: 50 requests need at most one connection per backend')`,
         `${KEEP} › it('keeps no more idle backend connections than backendKeepAlive.maxIdle')`,
         `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
         `${KEEP} › it('closes an idle backend connection to make room when the descriptor budget is reached')`,
         `${KEEP} › it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)')`,
-        // What decides that a connection may go back to the pool, and that a failure was the stale-socket race.
-        'src/core/response-relay.ts › class ResponseRelay › get backendReusable()', 'src/core/response-relay.ts › class ResponseRelay › get partialHead()',
+        // What decides that a failure was the stale-socket race: no byte of a response head came back.
+        'src/core/response-relay.ts › class ResponseRelay › get partialHead()',
       ],
     },
     {
       id: '5a-routing',
       title: '4.5 Headers, virtual hosts, upgrades: what a proxy changes, routing by Host, WebSockets',
       units: [
-        'src/http/headers.ts', 'src/core/virtual-hosts.ts', 'src/core/pump.ts', `${X} › switchProtocols()`, ROUTING,
-        'src/core/exchange.ts › imports › ./pump.ts', 'src/proxy.ts › imports › ./virtual-hosts.ts', 'src/core/client-connection.ts › imports › ./virtual-hosts.ts',
+        'src/http/headers.ts', 'src/core/virtual-hosts.ts', 'src/core/pump.ts', 'src/core/upgrade.ts', `${X} › switchProtocols()`, ROUTING,
+        'src/core/client-connection.ts › imports › ./virtual-hosts.ts',
         `${RFC} › describe('upgrades')`, `${FAULTS} › describe('shutdown and tunnels') › it('closes an upgraded tunnel that stays silent both ways for tunnelIdleTimeoutMs')`,
+        // The describe's own lines: its other test (shutdown) is in 2a.
+        `${FAULTS} › describe('shutdown and tunnels')`,
       ],
     },
     {
@@ -148,7 +166,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '2a-handlers',
       title: '5.2 Tuning, step 1: handler objects, listeners attached once',
       units: [
-        'src/backend-link.ts', 'src/core/exchange.ts', 'src/core/client-connection.ts', 'src/upstream/connection-pool.ts',
+        'src/core/exchange.ts', 'src/core/exchange-phase.ts', 'src/core/client-connection.ts', 'src/upstream/connection-pool.ts',
         'src/core/request-body.ts', 'src/core/response-relay.ts', 'src/http/body.ts',
       ],
     },
@@ -159,6 +177,11 @@ export const SECTIONS: Record<string, Section[]> = {
         'src/core/deadlines.ts', 'src/core/idle-timer.ts', `${X} › expired()`, 'src/core/client-connection.ts › class ClientConnection › expired()',
         'src/core/client-connection.ts › class ClientConnection › enter()', 'src/core/client-connection.ts › class ClientConnection › clearTimer()',
         'src/upstream/connection-pool.ts › class BackendConnection › waitAtMost()', 'src/upstream/connection-pool.ts › class BackendConnection › expired()',
+        // The clocks become deadlines: the fields that hold them, and the imports.
+        `${X} › clientClock`, `${X} › backendClock`, 'src/core/exchange.ts › imports › ./idle-timer.ts', 'src/core/exchange.ts › imports › ./deadlines.ts',
+        'src/core/client-connection.ts › class ClientConnection › timer', 'src/core/client-connection.ts › class ClientConnection › deadline',
+        'src/core/client-connection.ts › imports › ./deadlines.ts',
+        'src/upstream/connection-pool.ts › class BackendConnection › deadline', 'src/upstream/connection-pool.ts › imports › ../core/deadlines.ts',
       ],
     },
     {
@@ -182,21 +205,25 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '3b-reload',
       title: '5.3 Worker processes and reload: reload on SIGHUP',
       units: [
-        'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'test/reload.test.ts', 'test/cli.test.ts',
+        'src/proxy.ts', 'src/generations.ts', 'src/config.ts', 'src/config-checks.ts', 'test/reload.test.ts', 'test/cli.test.ts',
         'src/upstream/connection-pool.ts › class ConnectionPool › retire()', 'src/upstream/connection-pool.ts › class ConnectionPool › retired',
         'src/upstream/connection-pool.ts › class ConnectionPool › release()',
+        // The counters belong to no generation: a new generation's pool counts into the same ones.
+        'src/upstream/connection-pool.ts › class ConnectionPool › opened', 'src/upstream/connection-pool.ts › class ConnectionPool › constructor()',
+        'src/upstream/connection-pool.ts › imports › ../counters.ts',
       ],
     },
     {
       id: '4a-status',
       title: '5.4 Watch it work: the admin listener and what each number means',
       units: [
-        'src/observe/admin.ts', 'src/observe/status.ts', 'src/observe/metrics.ts', 'src/pool.ts', 'src/upstream/health-check.ts', 'test/status.test.ts',
+        'src/observe/admin.ts', 'src/observe/status.ts', 'src/observe/metrics.ts', 'src/upstream/peers.ts', 'src/upstream/health-check.ts', 'test/status.test.ts',
         'src/config.ts › function adminAddress()', 'src/cli.ts › function withObservability()',
-        // The proxy's side of the status: what it counts, and status() that reports it.
-        'src/proxy.ts › imports › ./metrics.ts', 'src/proxy.ts › imports › ./status.ts', 'src/proxy.ts › interface Proxy › status()',
-        'src/proxy.ts › function startProxy() › const metricsFor()', 'src/proxy.ts › function startProxy() › status()',
-        'src/core/exchange-context.ts › interface ExchangeContext › onResponse', 'src/config.ts › interface ProxyConfig › admin',
+        // The proxy's side of the status: what it counts, each backend's metrics (kept across reloads), and status() that reports it.
+        'src/counters.ts', 'src/proxy.ts › imports › ./observe/metrics.ts', 'src/proxy.ts › imports › ./observe/status.ts', 'src/proxy.ts › interface Proxy › status()',
+        'src/proxy.ts › function startProxy() › status()',
+        'src/generations.ts › imports › ./observe/metrics.ts', 'src/generations.ts › class Generations › backendMetrics',
+        'src/generations.ts › class Generations › metricsFor()', 'src/config.ts › interface ProxyConfig › admin',
         'src/config.ts › interface BackendConfig › name', 'src/config.ts › function backend()',
       ],
     },
@@ -212,12 +239,16 @@ export const SECTIONS: Record<string, Section[]> = {
         'src/core/request-record.ts', 'src/observe/prometheus.ts', 'src/observe/access-log.ts', 'src/core/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
         "test/status.test.ts › describe('access log')",
         // Where an exchange and a refused request are counted and logged.
-        `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
+        `${X} › record`, `${X} › tried`, `${X} › backendFailed()`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
         'src/core/client-connection.ts › class ClientConnection › reject()', 'src/core/client-connection.ts › class ClientConnection › leftMidHead()',
         'src/core/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
         'src/config.ts › interface ProxyConfig › accessLog',
-        'src/core/exchange.ts › imports › ./request-record.ts', 'src/core/client-connection.ts › imports › ./access-log.ts',
-        'src/core/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
+        'src/core/exchange.ts › imports › ./request-record.ts', 'src/core/client-connection.ts › imports › ./request-record.ts',
+        'src/core/exchange-context.ts › imports › ../observe/access-log.ts', 'src/proxy.ts › imports › ./observe/access-log.ts',
+        'src/generations.ts › imports › ./observe/access-log.ts', 'src/generations.ts › interface Shared › accessLog',
+        // Every backend down: one line for the burst.
+        'src/upstream/peers.ts › imports › ../burst-log.ts', 'src/upstream/peers.ts › class Peers › allDown', 'src/upstream/peers.ts › class Peers › constructor()',
+        'src/upstream/peers.ts › class Peers › get quiet()', 'src/upstream/peers.ts › class Peers › reviveAll()', 'src/upstream/peers.ts › class Peers › report()',
         `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
       ],
     },
@@ -226,7 +257,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.4 Watch it work: the whole proxy, not one worker',
       units: [
         'src/main.ts › class WorkerStatuses', 'src/main.ts › function announceAdmin()',
-        'src/main.ts › imports › ./admin.ts', 'src/main.ts › imports › ./status.ts', 'src/main.ts › imports › ./metrics.ts',
+        'src/main.ts › imports › ./observe/admin.ts', 'src/main.ts › imports › ./observe/status.ts', 'src/main.ts › imports › ./observe/metrics.ts',
         'src/observe/status.ts › function mergeStatuses()', 'src/observe/status.ts › function mergeBackend()', 'src/observe/status.ts › function addCounters()',
         'src/observe/status.ts › function addBackendCounters()', 'src/observe/status.ts › function addCountersOf()', 'src/observe/status.ts › class RetiredCounters',
         'src/observe/metrics.ts › function processStatus()', 'src/observe/metrics.ts › function descriptors()',
