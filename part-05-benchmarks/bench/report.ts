@@ -98,6 +98,23 @@ function rows(entry: Results['scenarios'][number]): Row[] {
   });
 }
 
+/** One scenario's markdown table: what the report shows, and what a chapter quotes from a kept run. */
+export function scenarioTable(entry: Results['scenarios'][number]): string {
+  const table = rows(entry);
+  const direct = table.find((r) => r.target === 'direct');
+  const nginx = table.find((r) => r.target === 'nginx');
+  const floor = table.find((r) => r.target === 'http floor');
+  let md = '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | user/system µs | generator CPU | × direct | × nginx | CPU × floor |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+  for (const r of table) {
+    const bound = r.generatorCpu > 90 ? '*' : '';
+    const ratio = (base: Row | undefined) => (base && base.rps > 0 ? (r.rps / base.rps).toFixed(2) : '-');
+    // CPU per request against the HTTP floor's: the figure that does not depend on who won the cores.
+    const cpu = floor?.micros && r.micros !== undefined ? (r.micros / floor.micros).toFixed(2) : '-';
+    md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.split} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} | ${cpu} |\n`;
+  }
+  return md;
+}
+
 /** Writes the markdown report and its SVG chart; returns a plain-text table for the terminal. */
 export function writeReport(results: Results, markdownPath: string): string {
   const m = results.machine;
@@ -115,18 +132,11 @@ export function writeReport(results: Results, markdownPath: string): string {
   let svg = '';
   for (const entry of results.scenarios) {
     const table = rows(entry);
-    const direct = table.find((r) => r.target === 'direct');
-    const nginx = table.find((r) => r.target === 'nginx');
-    const floor = table.find((r) => r.target === 'http floor');
     md += `\n## ${entry.scenario.name}\n\n${entry.scenario.connections} connections, \`GET ${entry.scenario.path}\`, generator: ${table[0]?.generator}.\n\n`;
-    md += '| target | req/s | p50 ms | p99 ms | errors | proxy µs/req | user/system µs | generator CPU | × direct | × nginx | CPU × floor |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+    md += scenarioTable(entry);
     text += `\n${entry.scenario.name}\n`;
     for (const r of table) {
       const bound = r.generatorCpu > 90 ? '*' : '';
-      const ratio = (base: Row | undefined) => (base && base.rps > 0 ? (r.rps / base.rps).toFixed(2) : '-');
-      // CPU per request against the HTTP floor's: the figure that does not depend on who won the cores.
-      const cpu = floor?.micros && r.micros !== undefined ? (r.micros / floor.micros).toFixed(2) : '-';
-      md += `| ${r.target} | ${fmt(r.rps)} (${fmt(r.min)}-${fmt(r.max)}) | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.micros === undefined ? '-' : r.micros.toFixed(0)} | ${r.split} | ${r.generatorCpu.toFixed(0)}%${bound} | ${ratio(direct)} | ${ratio(nginx)} | ${cpu} |\n`;
       text += `  ${r.target.padEnd(11)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req (${r.split.padStart(7)})  gen ${r.generatorCpu.toFixed(0)}%${bound}\n`;
     }
     if (entry.scenario.headline) svg = chart(entry.scenario.name, table);

@@ -10,6 +10,7 @@ import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts'
 import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 import { checkout, type Build } from './builds.ts';
+import { checkRunName, keepRun } from './kept-runs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -27,6 +28,8 @@ const USAGE = `usage: npm run bench -- [options]
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
   --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
+  --keep NAME      also keep this run as docs/runs/NAME.json, for the chapters to quote
+                   (each quoted table is marked <!-- run: NAME, scenario: KEY -->; a docs test checks it)
   --publish        write the book's published report instead: docs/benchmarks.md and .svg and
                    part-05-benchmarks/results/latest.json (a full run only)
   --help           this text`;
@@ -46,6 +49,7 @@ try {
       duration: { type: 'string' },
       out: { type: 'string' },
       publish: { type: 'boolean', default: false },
+      keep: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   }));
@@ -59,6 +63,11 @@ if (values.help) {
 }
 if (values.publish && (values.quick || values.part !== undefined || values.scenario !== undefined || values.out !== undefined)) {
   console.error('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
+  process.exit(2);
+}
+const badName = values.keep === undefined ? undefined : checkRunName(values.keep);
+if (badName) {
+  console.error(`error: ${badName}`);
   process.exit(2);
 }
 const quick = values.quick;
@@ -176,6 +185,7 @@ console.log(`req/s: median of the runs. p99: 99th-percentile latency. errors: fa
   in brackets, user/system apart: JavaScript's work, and the kernel's (system calls, TCP).
 gen N%: the load generator's own CPU use; "*" above 90% means the generator, not the proxy, was the limit.`);
 console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
+if (values.keep !== undefined) console.log(`kept as ${keepRun(ROOT, values.keep, results)}`);
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
 async function measure(target: Started, scenario: Scenario, seconds: number, warmUp: boolean): Promise<Measurement> {
