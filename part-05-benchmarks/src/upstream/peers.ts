@@ -65,7 +65,7 @@ export class Backend implements Candidate {
   available(now: number, log: (line: string) => void): boolean {
     if (this.passive === 'down' && now >= this.downUntil) {
       this.passive = 'probation';
-      this.note('fail timeout over: the next request is its trial');
+      this.note('fail timeout over: on trial, the first result decides');
       log(`backend ${this.hostPort} fail timeout over: trying it again`);
     }
     return this.passive !== 'down' && !this.failedChecks;
