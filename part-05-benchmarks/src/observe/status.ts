@@ -3,7 +3,7 @@
 import { quantile, type ProcessStatus } from './metrics.ts';
 import type { Backend, BackendState } from '../upstream/peers.ts';
 
-/** up: in rotation. down: out after failures (passive). probation: one trial request decides.
+/** up: in rotation. down: out after failures (passive). probation: on trial, the first result decides.
  *  checking: out because active health checks fail; back after `rise` good probes. */
 export type { BackendState } from '../upstream/peers.ts';
 export type { ProcessStatus } from './metrics.ts';
