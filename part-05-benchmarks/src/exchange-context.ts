@@ -6,7 +6,7 @@ import type { ConnectionPool } from './connection-pool.ts';
 import type { Pool } from './pool.ts';
 import type { Strategy } from './strategies/index.ts';
 import type { ProxyConfig } from './config.ts';
-import type { AccessLog } from './access-log.ts';
+import type { AccessLogWriter } from './access-log.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
@@ -27,7 +27,9 @@ export interface ExchangeContext {
   /** Counts a response sent to a client, by its status. */
   onResponse: (status: number) => void;
   /** One line per request, when configured. */
-  accessLog: AccessLog | undefined;
+  accessLog: AccessLogWriter | undefined;
+  /** "https" for a connection to a TLS listener (X-Forwarded-Proto); absent for plain HTTP. */
+  scheme?: 'https';
 }
 
 /** What the client connection hears from its exchange. */

@@ -96,7 +96,7 @@ export class Exchange implements LinkEvents, RelayEvents, DeadlineOwner {
     const { client, head, upgrade } = this.o;
     this.phase = 'exchanging';
     this.link!.conn.requests++;
-    socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, backend.hostPort));
+    socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, backend.hostPort, this.o.context.scheme));
     if (this.request.phase === 'forwarded') return this.backendClock.arm(); // bodiless: the backend's turn now
     // One piece: if the body ends inside it, what follows is handed back whole.
     const held = this.request.startStreaming();

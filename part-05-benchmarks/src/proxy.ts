@@ -1,6 +1,7 @@
 // An HTTP/1.1 load balancer. Client connections stay open across requests, every
 // request is balanced on its own, and backend connections are kept in a pool for reuse.
 import net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
@@ -17,6 +18,8 @@ import type { Address } from './address.ts';
 import { BackendMetrics, RateMeter, statusClass } from './metrics.ts';
 import { AccessLog } from './access-log.ts';
 import { backendStatus, type ProxyStatus } from './status.ts';
+import { TlsTermination } from './tls/termination.ts';
+import { hasTls, type ListenerConfig } from './tls/tls-config.ts';
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */
@@ -25,6 +28,8 @@ export interface ProxyOptions extends ProxyConfig {
   now?: () => number;
   /** Random source for the random strategies (tests seed it). */
   random?: Random;
+  /** The session ticket key, from the primary (workers share it); a new one when absent. */
+  ticketKeys?: Buffer;
 }
 
 export interface ProxyStats {
@@ -43,6 +48,8 @@ export interface ProxyStats {
 export interface Proxy {
   /** The address actually bound (the real port when asked for port 0). */
   readonly address: Address;
+  /** Every listener's address, in config order (the first is `address`). */
+  readonly addresses: Address[];
   readonly upstreams: Map<string, Upstream>;
   readonly connections: ConnectionPool;
   /** Sockets the proxy holds right now: clients, backends, idle pooled connections. */
@@ -54,6 +61,8 @@ export interface Proxy {
   whenIdle(): Promise<void>;
   /** Use a new configuration for new connections; open ones finish on the old one (SIGHUP). */
   reload(config: ProxyConfig): void;
+  /** A new session ticket key (rotation): tickets made with the old one need a full handshake. */
+  setTicketKeys(keys: Buffer): void;
   /**
    * Stop accepting, close idle connections, let requests in flight finish for up to deadlineMs,
    * then cut them. Resolves with how many sockets had to be cut.
@@ -134,6 +143,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     for (const client of old.clients) client.shutdown();
   };
 
+  const termination = hasTls(options) ? new TlsTermination(options, options.ticketKeys) : undefined;
   let current = build(options);
   /** The current generation, and retired ones until their last client has gone. */
   const all = new Set<Generation>([current]);
@@ -141,36 +151,54 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     if (generation !== current && generation.clients.size === 0) all.delete(generation);
   };
 
-  // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
-  // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.track(socket);
-    connectionCounts.handled++;
+  /** A client connection, plain or (once its handshake is done) TLS, on the settings in force now. */
+  const serve = (socket: net.Socket, listener: number) => {
     const generation = current; // the settings in force when it connected, for its whole life
-    const client = new ClientConnection(socket, generation.context);
+    const context = termination && socket instanceof TLSSocket ? termination.contextFor(socket, generation.context, listener) : generation.context;
+    const client = new ClientConnection(socket, context);
     generation.clients.add(client);
     socket.once('close', () => {
       generation.clients.delete(client);
       forgetIfDrained(generation);
     });
+  };
+
+  // One server per listener, in config order. allowHalfOpen: a client that finishes sending may
+  // still be waiting for its answer. noDelay: send each response piece at once instead of letting
+  // Nagle's algorithm hold it.
+  const servers = options.listeners.map((_, listener) => {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      sockets.track(socket); // the TCP socket: a TLS socket over it closes with it
+      connectionCounts.handled++;
+      if (termination?.isTls(listener)) termination.accept(socket, listener, (secure) => serve(secure, listener));
+      else serve(socket, listener);
+    });
+    // Past maxClients, Node closes new connections at once: each client needs a second descriptor
+    // for its backend, and running out of them would fail everybody.
+    if (maxClients !== undefined) server.maxConnections = maxClients;
+    server.on('drop', () => {
+      connectionCounts.dropped++;
+      acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
+    });
+    return server;
   });
 
-  // Past maxClients, Node closes new connections at once: each client needs a second descriptor
-  // for its backend, and running out of them would fail everybody.
-  if (maxClients !== undefined) server.maxConnections = maxClients;
-  server.on('drop', () => {
-    connectionCounts.dropped++;
-    acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
-  });
-
-  server.listen(options.listen.port, options.listen.host);
-  await once(server, 'listening');
-  // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
-  server.on('error', (err) => acceptTrouble.event(err.message));
-  const { address: host, port } = server.address() as net.AddressInfo;
+  const addresses: Address[] = [];
+  for (const [i, server] of servers.entries()) {
+    // --listen overrides the first listener's address.
+    const at = i === 0 ? options.listen : options.listeners[i]!.address;
+    server.listen(at.port, at.host);
+    await once(server, 'listening');
+    // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
+    server.on('error', (err) => acceptTrouble.event(err.message));
+    const { address: host, port } = server.address() as net.AddressInfo;
+    addresses.push({ host, port });
+  }
+  const { host, port } = addresses[0]!;
 
   return {
     address: { host, port },
+    addresses,
     get upstreams() {
       return current.context.upstreams;
     },
@@ -202,6 +230,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         connections,
         requests: { total: stats.requests, perSecond: rate.perSecond(), responses: [...responses] },
         accessLogDropped: accessLog?.dropped ?? 0,
+        ...(termination && { tls: termination.status() }),
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,
           strategy: current.context.config.upstreams[upstream.name]!.strategy,
@@ -220,6 +249,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       if (config.accessLog !== options.accessLog || config.admin?.port !== options.admin?.port || config.admin?.host !== options.admin?.host) {
         log('reload: the access log and the admin address cannot change without a restart');
       }
+      if (config.listeners.length === options.listeners.length && config.listeners.every((l, i) => sameListener(l, options.listeners[i]!, i))) {
+        termination?.reload(config); // new certificates for new connections
+      } else log('reload: listeners cannot be added, removed or changed to or from TLS without a restart; certificates stay as they were');
       generationNumber++;
       const old = current;
       current = build(config);
@@ -228,8 +260,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       forgetIfDrained(old);
       log('reload: new configuration in force for new connections; open ones finish on the old one');
     },
+    setTicketKeys: (keys: Buffer) => termination?.setTicketKeys(keys),
     async close(deadlineMs = 10_000) {
-      server.close();
+      for (const server of servers) server.close();
       clearInterval(sampler);
       for (const generation of all) retire(generation);
       let cut = 0;
@@ -243,4 +276,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       return cut;
     },
   };
+}
+
+/** The same address (the first one is checked as `listen`), and both plain or both TLS. */
+function sameListener(a: ListenerConfig, b: ListenerConfig, index: number): boolean {
+  const sameAddress = index === 0 || (a.address.host === b.address.host && a.address.port === b.address.port);
+  return sameAddress && (a.certificate === undefined) === (b.certificate === undefined);
 }
