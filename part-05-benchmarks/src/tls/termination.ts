@@ -93,12 +93,15 @@ export class TlsTermination {
         ALPNProtocols: ['http/1.1'],
       });
       const onError = (err: NodeJS.ErrnoException) => fail(failureReason(err));
+      const onEnd = () => socket.destroy(); // half-open is for requests: a handshake cut short is over
       socket.on('error', onError);
+      socket.once('end', onEnd);
       socket.once('close', () => fail('client_closed')); // left mid-handshake (after a success, settled already)
       socket.once('secure', () => {
         clearTimeout(timer);
         settled = true; // from here on, errors are the connection's, not the handshake's
         socket.off('error', onError);
+        socket.off('end', onEnd);
         this.counters.succeeded(socket.getProtocol() ?? '-', socket.getCipher()?.name ?? '-', socket.isSessionReused());
         serve(socket);
       });
