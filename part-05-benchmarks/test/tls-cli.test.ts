@@ -65,6 +65,10 @@ describe.skipIf(NO_OPENSSL)('TLS on the command line', () => {
     ['a virtual host\'s bad key in a config file', () => ['--config', configFile({ listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }], virtualHosts: [{ serverNames: ['a.test'], upstream: 'default', tls: { cert: certs.a.cert, key: certs.fallback.key } }] })], () => `error: config ${join(certs.dir, 'lb.json')}: virtualHosts[0].tls.key: ${certs.fallback.key} is not the key of the certificate in ${certs.a.cert}`],
   ])('refuses to start with %s: exit 2 and one line naming the file', async (_case, args, message) => {
     const proc = run(args());
+    // A check that lets the file through starts the proxy: stop it, and fail.
+    const started = await listeningPort(proc).then(() => true, () => false);
+    if (started) proc.child.kill('SIGKILL');
+    expect(started).toBe(false);
     expect((await proc.exit).code).toBe(2);
     const expected = message();
     const stderr = proc.stderr();
