@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { useFixture } from './fixture.ts';
+import { startAdmin } from '../src/admin.ts';
 import { makeTestCertificates, NO_OPENSSL, type TestCertificates } from './tls-helpers.ts';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => path && existsSync(path));
@@ -53,6 +54,26 @@ describe.skipIf(!CHROMIUM || NO_OPENSSL)('Chromium through the TLS listener', ()
     expect((await response!.securityDetails())?.protocol).toBe('TLS 1.3');
     await page.context().close();
     expect(proxy.status().tls?.handshakes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the status page shows the handshakes, the resumed ones, the failures and the protocol in use', async () => {
+    const backend = await fx.backend(http.createServer((_req, res) => res.end('ok')));
+    const { port, proxy } = await fx.proxy({ backends: [{ address: backend }], tls: { cert: certs!.fallback.cert, key: certs!.fallback.key } });
+    const page = await browser!.newPage();
+    await page.goto(`https://127.0.0.1:${port}/`);
+    const admin = await startAdmin({ host: '127.0.0.1', port: 0 }, async () => proxy.status());
+    try {
+      await page.goto(`http://127.0.0.1:${admin.address.port}/`);
+      await page.waitForSelector('#global div:has-text("TLS in use")');
+      const text = await page.textContent('#global');
+      expect(text).toMatch(/TLS handshakes 1/);
+      expect(text).toMatch(/resumed 0/);
+      expect(text).toMatch(/handshakes failed 0/);
+      expect(text).toMatch(/TLS in use TLSv1\.3 TLS_AES_(128|256)_GCM_SHA(256|384)/);
+    } finally {
+      await page.context().close();
+      await admin.close();
+    }
   });
 
   it('still refuses a certificate it was not told to accept', async () => {

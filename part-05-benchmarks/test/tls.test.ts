@@ -11,6 +11,8 @@ import { useFixture } from './fixture.ts';
 import { connect, namedBackend, raw, readAll } from './helpers.ts';
 import { makeTestCertificates, NO_OPENSSL, tlsGet, tlsRefused, type TestCertificates } from './tls-helpers.ts';
 import { validateConfig } from '../src/config.ts';
+import { prometheusText } from '../src/prometheus.ts';
+import { mergeStatuses } from '../src/status.ts';
 
 const fx = useFixture();
 let certs: TestCertificates;
@@ -166,6 +168,18 @@ describe.skipIf(NO_OPENSSL)('TLS termination', () => {
     expect(old.getPeerCertificate().subject.CN).toBe('default.test');
     old.destroy();
     expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*connection: close\r\n[\s\S]*finished on the old certificate$/);
+  });
+
+  it('/metrics has the lb_tls_* series, and workers\' figures add up', async () => {
+    const { port, proxy } = await sites();
+    await tlsGet(port, certs.caPem, { servername: 'a.test' });
+    await raw(port, 'GET / HTTP/1.1\r\n\r\n');
+    const status = { ...proxy.status(), processes: [] };
+    const text = prometheusText(mergeStatuses([status, structuredClone(status)]));
+    expect(text).toMatch(/^lb_tls_handshakes_total\{protocol="TLSv1\.3",cipher="TLS_AES_256_GCM_SHA384"\} 2$/m);
+    expect(text).toMatch(/^lb_tls_resumed_handshakes_total 0$/m);
+    expect(text).toMatch(/^lb_tls_handshake_failures_total\{reason="plain_http"\} 2$/m);
+    expect(text).toMatch(/^# TYPE lb_tls_session_cache_entries gauge$/m);
   });
 
   it('writes $ssl_protocol $ssl_cipher at the end of access log lines when asked to', async () => {
