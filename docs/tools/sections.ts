@@ -74,5 +74,10 @@ export const SECTIONS: Record<string, Section[]> = {
         'test/logs.test.ts', 'src/burst-log.ts', 'src/outcome.ts', 'test/demo.test.ts',
       ],
     },
+    {
+      id: '5-tls',
+      title: '5.5 TLS termination and what it costs',
+      paths: ['src/tls', 'src/http/headers.ts', 'test/tls.test.ts', 'test/tls-cli.test.ts', 'test/tls.browser.test.ts', 'test/tls-helpers.ts'],
+    },
   ],
 };

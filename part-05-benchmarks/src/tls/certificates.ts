@@ -26,13 +26,13 @@ export function loadCertificate(certFile: unknown, keyFile: unknown, path: strin
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new ConfigError(`${path}.cert`, `${certPath} is not a PEM certificate (${short(err)})`);
+    throw new ConfigError(`${path}.cert`, `${certPath} is not a PEM certificate (OpenSSL: ${short(err)})`);
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new ConfigError(`${path}.key`, `${keyPath} is not a PEM private key (${short(err)})`);
+    throw new ConfigError(`${path}.key`, `${keyPath} is not a PEM private key (OpenSSL: ${short(err)})`);
   }
   if (!x509.checkPrivateKey(privateKey)) throw new ConfigError(`${path}.key`, `${keyPath} is not the key of the certificate in ${certPath}`);
   // Refused, not warned about: every client would refuse it anyway, one handshake at a time.
@@ -43,7 +43,7 @@ export function loadCertificate(certFile: unknown, keyFile: unknown, path: strin
   try {
     tls.createSecureContext({ cert, key }); // what the listener will do: anything OpenSSL still dislikes is said now
   } catch (err) {
-    throw new ConfigError(`${path}.cert`, `${certPath} and ${keyPath} cannot be used together (${short(err)})`);
+    throw new ConfigError(`${path}.cert`, `${certPath} and ${keyPath} cannot be used together (OpenSSL: ${short(err)})`);
   }
   return { certFile: certPath, keyFile: keyPath, cert, key, validTo };
 }
