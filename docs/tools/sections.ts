@@ -77,7 +77,10 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '5-tls',
       title: '5.5 TLS termination and what it costs',
-      paths: ['src/tls', 'src/http/headers.ts', 'test/tls.test.ts', 'test/tls-cli.test.ts', 'test/tls.browser.test.ts', 'test/tls-helpers.ts'],
+      paths: [
+        'src/tls', 'src/http/headers.ts', 'test/tls.test.ts', 'test/tls-cli.test.ts', 'test/tls.browser.test.ts', 'test/tls-helpers.ts',
+        'test/tls-bench.test.ts',
+      ],
     },
   ],
 };
