@@ -79,7 +79,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.5 TLS termination and what it costs',
       paths: [
         'src/tls', 'src/http/headers.ts', 'test/tls.test.ts', 'test/tls-cli.test.ts', 'test/tls.browser.test.ts', 'test/tls-helpers.ts',
-        'test/tls-bench.test.ts',
+        'test/tls-bench.test.ts', 'test/tls-demo.test.ts',
       ],
     },
   ],

@@ -84,7 +84,8 @@ const { upstreams, virtualHosts, healthCheck } = validateConfig({
   virtualHosts: [{ serverNames: ['api.localhost', '*.api.localhost'], upstream: 'api' }],
   healthCheck: { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2 },
 });
-const config: ProxyConfig = { ...flags, upstreams, virtualHosts, healthCheck };
+// With --tls, the access log also says which protocol and cipher each request came over.
+const config: ProxyConfig = { ...flags, upstreams, virtualHosts, healthCheck, tls: { ...flags.tls, logProtocol: tls !== undefined } };
 const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.listen, '--listen'));
 
 const lab: Lab = {
