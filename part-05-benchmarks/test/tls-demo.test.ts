@@ -44,7 +44,7 @@ describe('the demo with --tls', () => {
     const port = await listeningPort(proc);
     const [, ca] = (await waitForOutput(proc, /signed by the CA in (\S+);/))!;
     expect(ca).toBe(join(tmp, 'lb-from-scratch-demo-tls', 'ca.pem'));
-    expect(proc.stdout()).toContain(`curl --cacert ${ca} -s https://localhost:${port}/a`);
+    await waitForOutput(proc, new RegExp(`^  curl --cacert ${ca} -s https://localhost:${port}/a `, 'm')); // printed after the CA line
 
     const reply = await tlsGet(port, readFileSync(ca!), { servername: 'localhost', host: 'localhost' });
     expect(reply.servedTo).toBe('localhost');
