@@ -250,7 +250,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         log('reload: the access log and the admin address cannot change without a restart');
       }
       if (config.listeners.length === options.listeners.length && config.listeners.every((l, i) => sameListener(l, options.listeners[i]!, i))) {
-        termination?.reload(config); // new certificates for new connections
+        const kept = termination?.reload(config); // new certificates for new connections
+        if (kept) log(kept);
       } else log('reload: listeners cannot be added, removed or changed to or from TLS without a restart; certificates stay as they were');
       generationNumber++;
       const old = current;

@@ -170,6 +170,18 @@ describe.skipIf(NO_OPENSSL)('TLS termination', () => {
     expect(reply).toMatch(/^HTTP\/1\.1 200 [\s\S]*connection: close\r\n[\s\S]*finished on the old certificate$/);
   });
 
+  it('reload says what needs a restart, and will not turn a TLS listener plain', async () => {
+    const address = await fx.backend(namedBackend('backend'));
+    const config = (extra: Record<string, unknown>) => ({ backends: [{ address }], ...extra });
+    const { port, proxy, logs } = await fx.proxy(config({ tls: { cert: certs.fallback.cert, key: certs.fallback.key } }));
+    proxy.reload(validateConfig({ listen: '127.0.0.1:0', ...config({ tls: { cert: certs.renewed.cert, key: certs.renewed.key, sessionCache: false } }) }));
+    expect(logs.count(/^reload: tls\.sessionCache and tls\.ticketKeyRotationMs cannot change without a restart$/)).toBe(1);
+    expect((await tlsGet(port, certs.caPem)).servedTo).toBe('renewed.test'); // the certificate did change
+    proxy.reload(validateConfig({ listen: '127.0.0.1:0', ...config({}) }));
+    expect(logs.count(/^reload: listeners cannot be added, removed or changed to or from TLS without a restart/)).toBe(1);
+    expect((await tlsGet(port, certs.caPem)).servedTo).toBe('renewed.test');
+  });
+
   it('/metrics has the lb_tls_* series, and workers\' figures add up', async () => {
     const { port, proxy } = await sites();
     await tlsGet(port, certs.caPem, { servername: 'a.test' });

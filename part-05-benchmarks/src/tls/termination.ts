@@ -40,14 +40,20 @@ export class TlsTermination {
     private ticketKeys = newTicketKeys(),
   ) {
     this.cache = new SessionCache(() => this.config.tls.sessionTimeoutMs);
-    if (config.tls.sessionCache) this.cache.serve(this.hub); // settings other than certificates need a restart
+    if (config.tls.sessionCache) this.cache.serve(this.hub); // for the process's life: see reload()
     this.build();
   }
 
-  /** New certificates (SIGHUP): for new connections; open ones keep what they agreed on. */
-  reload(config: ProxyConfig): void {
-    this.config = { ...config, tls: { ...config.tls, sessionCache: this.config.tls.sessionCache } };
+  /**
+   * New certificates and settings (SIGHUP), for new connections; open ones keep what they agreed
+   * on. Returns what could not change without a restart, if anything did.
+   */
+  reload(config: ProxyConfig): string | undefined {
+    const before = this.config.tls;
+    this.config = { ...config, tls: { ...config.tls, sessionCache: before.sessionCache, ticketKeyRotationMs: before.ticketKeyRotationMs } };
     this.build();
+    if (config.tls.sessionCache === before.sessionCache && config.tls.ticketKeyRotationMs === before.ticketKeyRotationMs) return undefined;
+    return 'reload: tls.sessionCache and tls.ticketKeyRotationMs cannot change without a restart';
   }
 
   setTicketKeys(keys: Buffer): void {
