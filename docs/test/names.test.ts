@@ -1,4 +1,4 @@
-// The chapters name code: `parseRequestHead()`, `Pool.available()`, `src/http/body.ts`. Each such
+// The chapters name code: `parseRequestHead()`, `Peers.available()`, `src/http/body.ts`. Each such
 // name must exist in the part the chapter is about (docs/nginx.md: in some part), found with
 // TypeScript's own parser, so that a rename cannot leave the prose behind.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';

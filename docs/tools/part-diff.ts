@@ -2,8 +2,11 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type FileDiff, colorize, parseDiff, renderFile } from './unified-diff.ts';
+
+export { type DiffLine, type FileDiff, type Hunk, colorize, lineCounts, parseDiff, renderFile } from './unified-diff.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -14,8 +17,13 @@ export function partFolders(): string[] {
     .sort();
 }
 
-/** Code files of a part: everything but the chapter, lockfiles and generated output. */
-function codeFiles(part: string): string[] {
+/** A part folder's name (relative to the repository root) or any folder, as an absolute path. */
+export function folderOf(part: string): string {
+  return isAbsolute(part) ? part : join(ROOT, part);
+}
+
+/** Code files of a folder: everything but the chapter, lockfiles and generated output. */
+function codeFiles(folder: string): string[] {
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -23,18 +31,18 @@ function codeFiles(part: string): string[] {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (/\.(ts|js|mjs|json|sh|conf|html)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
-        files.push(relative(join(ROOT, part), path));
+        files.push(relative(folder, path));
       }
     }
   };
-  walk(join(ROOT, part));
+  walk(folder);
   return files.sort();
 }
 
 /** Copies a part's code into dir, without package.json's "name" line (it always differs). */
-function snapshot(part: string, dir: string): void {
-  for (const file of codeFiles(part)) {
-    cpSync(join(ROOT, part, file), join(dir, file), { recursive: true });
+function snapshot(folder: string, dir: string): void {
+  for (const file of codeFiles(folder)) {
+    cpSync(join(folder, file), join(dir, file), { recursive: true });
     if (file === 'package.json') {
       const text = readFileSync(join(dir, file), 'utf8');
       writeFileSync(join(dir, file), text.replace(/^\s*"name": ".*",\n/m, ''));
@@ -43,92 +51,101 @@ function snapshot(part: string, dir: string): void {
 }
 
 /**
+ * The diff from part `from` to part `to` (folder names under the repository root, or absolute
+ * folders), one entry per file, in reading order: src, then test, then bench, then the rest.
+ * A file that moved shows as a rename with its changes (git's rename detection, -M), never as
+ * a deletion plus a new file.
+ */
+export function partFiles(from: string, to: string): FileDiff[] {
+  const files = parseDiff(rawDiff(folderOf(from), folderOf(to)));
+  return files.sort((x, y) => rank(x.file) - rank(y.file) || x.file.localeCompare(y.file));
+}
+
+/**
  * Unified diff from part `from` to part `to`, paths relative to the part folder (a/src/...),
- * files in reading order (src, then test, then bench, then the rest). `paths` keeps only files
- * at or under those paths (`src/http`, `test/fixture.ts`).
+ * files in reading order. `paths` keeps only files at or under those paths (`src/http`,
+ * `test/fixture.ts`), on either side of a rename.
  */
 export function partDiff(from: string, to: string, color = false, paths: string[] = []): string {
-  const blocks = fileBlocks(rawDiff(from, to)).filter(({ file }) => paths.length === 0 || paths.some((p) => under(file, p)));
-  blocks.sort((x, y) => rank(x.file) - rank(y.file) || x.file.localeCompare(y.file));
-  const text = blocks.map((b) => b.text).join('');
+  const files = partFiles(from, to).filter(
+    (f) => paths.length === 0 || paths.some((p) => [f.oldPath, f.newPath].some((side) => side !== undefined && under(side, p))),
+  );
+  const text = files.map((f) => renderFile(f)).join('');
   return color ? colorize(text) : text;
 }
 
+const rawCache = new Map<string, string>();
+
 function rawDiff(from: string, to: string): string {
+  const key = `${from}\n${to}`;
+  const cached = rawCache.get(key);
+  if (cached !== undefined) return cached;
   const work = mkdtempSync(join(tmpdir(), 'part-diff-'));
   try {
     snapshot(from, join(work, 'a'));
     snapshot(to, join(work, 'b'));
-    try {
-      return execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', 'a', 'b'], {
-        cwd: work,
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
+    // -M: a moved file is a rename with its changes; git decides by content similarity (50%).
+    let out = gitDiff(work, ['-M', 'a', 'b']);
+    // A file that moved and was also rewritten past git's threshold (part 3's proxy.ts moving
+    // into a layer folder of part 4, say) would be a deletion plus a new file. One deleted and
+    // one added file of the same name are the same file moved: diff them as a rename.
+    const blocks = out.split(/^(?=diff --git )/m).filter((b) => b !== '');
+    const files = blocks.map((b) => parseDiff(b)[0]!);
+    const byName = (side: 'old' | 'new') => {
+      const names = new Map<string, number[]>();
+      files.forEach((f, i) => {
+        const path = side === 'old' ? (f.newPath === undefined ? f.oldPath : undefined) : f.oldPath === undefined ? f.newPath : undefined;
+        if (path !== undefined) names.set(basename(path), [...(names.get(basename(path)) ?? []), i]);
       });
-    } catch (err) {
-      // git diff exits 1 when the trees differ, which is the normal case here.
-      const failed = err as { status?: number; stdout?: string };
-      if (failed.status !== 1 || failed.stdout === undefined) throw err;
-      return failed.stdout;
+      return names;
+    };
+    const deleted = byName('old');
+    const added = byName('new');
+    const replaced = new Map<number, string>();
+    for (const [name, [gone, ...moreGone]] of deleted) {
+      const [come, ...moreCome] = added.get(name) ?? [];
+      if (gone === undefined || come === undefined || moreGone.length > 0 || moreCome.length > 0) continue;
+      const oldPath = files[gone]!.oldPath!;
+      const newPath = files[come]!.newPath!;
+      const text = gitDiff(work, [`a/${oldPath}`, `b/${newPath}`]);
+      if (text.search(/^@@/m) === -1) continue; // not text
+      const hunks = text.slice(text.search(/^@@/m));
+      const oldLines = readFileSync(join(work, 'a', oldPath), 'utf8').split('\n').length - 1;
+      const newLines = readFileSync(join(work, 'b', newPath), 'utf8').split('\n').length - 1;
+      const removed = (hunks.match(/^-/gm) ?? []).length;
+      const similarity = Math.round((100 * (oldLines - removed)) / Math.max(oldLines, newLines, 1));
+      replaced.set(gone, `diff --git a/${oldPath} b/${newPath}\nsimilarity index ${similarity}%\nrename from ${oldPath}\nrename to ${newPath}\n`
+        + `--- a/${oldPath}\n+++ b/${newPath}\n${hunks}`);
+      replaced.set(come, '');
     }
+    if (replaced.size > 0) out = blocks.map((b, i) => replaced.get(i) ?? b).join('');
+    // Only within one process run: the part folders do not change while a command runs.
+    rawCache.set(key, out);
+    return out;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** The diff cut into one block per file, with standard a/ and b/ headers and no index lines. */
-function fileBlocks(diff: string): Array<{ file: string; text: string }> {
-  const blocks: Array<{ file: string; text: string }> = [];
-  for (const piece of diff.split(/^(?=diff --git )/m)) {
-    const header = /^diff --git [ab]\/(\S+) [ab]\/(\S+)\n/.exec(piece);
-    if (!header) continue;
-    const file = header[2]!;
-    // git names an added file "b/x b/x" and a deleted one "a/x a/x" when comparing two folders.
-    const text = piece
-      .replace(header[0], `diff --git a/${header[1]} b/${file}\n`)
-      .replace(/^index [0-9a-f]+\.\.[0-9a-f]+.*\n/m, '');
-    blocks.push({ file, text });
+/** git diff --no-index in the snapshot folder (exit 1 means "they differ", the normal case). */
+function gitDiff(cwd: string, args: string[]): string {
+  try {
+    return execFileSync('git', ['diff', '--no-index', '--no-prefix', '--color=never', ...args], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const failed = err as { status?: number; stdout?: string };
+    if (failed.status !== 1 || failed.stdout === undefined) throw err;
+    return failed.stdout;
   }
-  return blocks;
 }
 
-function under(file: string, path: string): boolean {
+export function under(file: string, path: string): boolean {
   const clean = path.replace(/\/+$/, '');
   return file === clean || file.startsWith(`${clean}/`);
 }
 
 /** src first, then tests, then benchmarks, then everything else. */
-function rank(file: string): number {
+export function rank(file: string): number {
   const order = ['src/', 'test/', 'bench/'];
   const at = order.findIndex((prefix) => file.startsWith(prefix));
   return at === -1 ? order.length : at;
-}
-
-function colorize(diff: string): string {
-  const paint = (code: string, line: string) => `\x1b[${code}m${line}\x1b[0m`;
-  return diff
-    .split('\n')
-    .map((line) => {
-      if (/^(diff --git|---|\+\+\+|new file|deleted file)/.test(line)) return paint('1', line);
-      if (line.startsWith('@@')) return paint('36', line);
-      if (line.startsWith('+')) return paint('32', line);
-      if (line.startsWith('-')) return paint('31', line);
-      return line;
-    })
-    .join('\n');
-}
-
-/** Lines added and removed per file, from a unified diff. */
-export function lineCounts(diff: string): Array<{ file: string; added: number; removed: number }> {
-  const counts: Array<{ file: string; added: number; removed: number }> = [];
-  let current: { file: string; added: number; removed: number } | undefined;
-  for (const line of diff.split('\n')) {
-    const header = /^diff --git [ab]\/(\S+) [ab]\/(\S+)/.exec(line);
-    if (header) {
-      current = { file: header[2] === header[1] ? header[1]! : `${header[1]} → ${header[2]}`, added: 0, removed: 0 };
-      counts.push(current);
-    } else if (current && line.startsWith('+') && !line.startsWith('+++')) current.added++;
-    else if (current && line.startsWith('-') && !line.startsWith('---')) current.removed++;
-  }
-  return counts;
 }

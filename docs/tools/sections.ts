@@ -1,85 +1,275 @@
-// Chapters cut into sections, each a sitting with its own diff. Every file a part changes
-// belongs to exactly one section (docs/test/diffs.test.ts checks it).
+// Chapters cut into sections, each a sitting with its own diff. A section owns units: a file or
+// folder, or a declaration inside a file, written as `npm run diff -- 4 5 --units` prints them
+// ("src/core/exchange.ts › class Exchange › finish()"); a file that moved is named by its new path.
+// A changed unit goes to the section whose entry names it most closely: a member beats its class,
+// a class beats its file, a file beats its folder. So a section can take a whole file and another
+// one method of it. Two equally close entries in two sections, a unit no entry names, an entry
+// that names no changed unit, and a section over LIMIT without an `overLimit` reason are errors:
+// `npm run diff -- 4 5 --sections` lists them, and docs/test/diffs.test.ts fails on them.
 export interface Section {
-  /** Used in the file name: docs/diffs/part-04-1-framing.md */
+  /** Used in the file name (docs/diffs/part-04-2a-connection.md); before the first "-", its number. */
   id: string;
   title: string;
-  /** Files or folders, relative to the part folder. */
-  paths: string[];
+  units: string[];
+  /** Why this section may be over LIMIT changed lines. */
+  overLimit?: string;
 }
+
+/** About what a reader can take in one sitting: changed lines (+ and -), context not counted. */
+export const LIMIT = 600;
+
+// Shorthands for the long test titles.
+const X = 'src/core/exchange.ts › class Exchange';
+const HTTP = 'test/http.test.ts';
+const KEEP = `${HTTP} › describe('keep-alive and the backend pool')`;
+const ERRORS = `${HTTP} › describe('errors')`;
+const ROUTING = `${HTTP} › describe('routing, headers, upgrade')`;
+const RFC = 'test/rfc-rules.test.ts';
+const FAULTS = 'test/faults.test.ts';
+const CLI = 'test/cli.test.ts';
 
 export const SECTIONS: Record<string, Section[]> = {
   'part-04-keepalive': [
     {
-      id: '1-framing',
-      title: '4.1 Framing and the strict parser',
-      paths: [
-        'src/http/parser.ts', 'src/http/target.ts', 'src/http/body.ts', 'src/http/errors.ts', 'test/reject.test.ts', 'test/rfc-rules.test.ts',
-        'test/differential.test.ts',
+      id: '1a-parser',
+      title: '4.1 Framing and the strict parser: the head parser, and what it refuses',
+      units: [
+        'src/http/parser.ts', 'src/http/target.ts', 'src/http/errors.ts', 'test/reject.test.ts',
+        `${RFC} › describe('the request target (RFC 9112 3.2)')`,
+        `${RFC} › describe('Host and the authority of an absolute-form target (RFC 9112 3.2, RFC 3986 3.2.2)')`,
+        `${RFC} › describe('list items are trimmed of SP and HTAB only (RFC 9110 5.6.3)')`,
+        `${RFC} › describe('status codes run from 100 (RFC 9110 15)')`,
+        `${RFC} › describe('a Connection option never removes what frames or routes the message (RFC 9110 7.6.1)')`,
+        `${RFC} › describe('smaller rules') › it.each('a bare LF %s gets 400, blaming no header by name')`,
+        `${RFC} › describe('smaller rules') › it.each('an error answer to HEAD has no body (RFC 9110 9.3.2): %s')`,
       ],
     },
     {
-      id: '2-one-request',
-      title: '4.2 One request at a time: the client connection and the exchange',
-      paths: [
-        'src/proxy.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-context.ts', 'src/request-body.ts',
-        'src/response-relay.ts', 'src/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts', 'test/http.test.ts', 'test/proxy.test.ts',
+      id: '1b-framing',
+      title: '4.1 Framing and the strict parser: where a body ends, checked against llhttp',
+      units: ['src/http/body.ts', 'test/differential.test.ts', RFC],
+    },
+    {
+      id: '2a-connection',
+      title: '4.2 One request at a time: the client connection (keep-alive, phases, pipelining)',
+      units: [
+        'src/core/client-connection.ts', 'src/proxy.ts', 'src/core/idle-timer.ts', 'test/fixture.ts', 'test/helpers.ts',
+        `${KEEP} › it('balances every request of one keep-alive client connection on its own')`,
+        `${KEEP} › it('reads a request whose head and body arrive one byte at a time')`,
+        `${KEEP} › it('answers pipelined requests in order')`,
+        `${ROUTING} › it('closes after the response for Connection: close and for HTTP/1.0')`,
+        `${ROUTING} › it('closes a client connection after keepAliveRequests requests')`,
+        `${ROUTING} › it('closes an idle client connection after keepAliveTimeoutMs')`,
+        "test/proxy.test.ts › describe('forwarding, as in the earlier parts')",
+        `${FAULTS} › describe('shutdown and tunnels') › it('says Connection: close on a response in flight when shutdown begins')`,
+      ],
+    },
+    {
+      id: '2b-exchange',
+      title: '4.2 One request at a time: the exchange and the request body (backpressure both ways)',
+      units: ['src/core/exchange.ts', 'src/core/exchange-context.ts', 'src/core/request-body.ts', HTTP, 'test/proxy.test.ts'],
+    },
+    {
+      id: '2c-response',
+      title: '4.2 One request at a time: the response, re-framed for the client',
+      units: [
+        'src/core/response-relay.ts', `${X} › onBackendData()`, `${X} › onBackendEnd()`, `${X} › responseComplete()`,
+        `${KEEP} › it('frames HEAD, 204 and 304 responses without a body, then serves the next request on the connection')`,
+        `${KEEP} › it('carries chunked bodies both ways, re-framed')`,
+        `${KEEP} › it('re-chunks a close-delimited response for an HTTP/1.1 client, and keeps the client connection')`,
+        `${HTTP} › function dechunk()`,
+        `${FAULTS} › describe('response framing never desyncs')`,
+        "test/proxy.test.ts › describe('one backend, as before') › it('keeps memory bounded while a slow client reads a 64 MiB response')",
       ],
     },
     {
       id: '3-failures',
       title: '4.3 Failures, whose fault they are, and safe retries',
-      paths: ['src/backend-link.ts', 'src/retry-policy.ts', 'src/outcome.ts', 'src/pool.ts', 'test/health.test.ts', 'test/faults.test.ts'],
+      units: [
+        `${X} › fail()`, `${X} › clientFault()`, `${X} › respondError()`, `${X} › ending()`, `${X} › where()`,
+        `${X} › releaseBackend()`, `${X} › finish()`, `${X} › abort()`, `${X} › clientEnded()`,
+        'src/core/retry-policy.ts', 'src/core/outcome.ts', 'src/pool.ts',
+        'test/health.test.ts', FAULTS, ERRORS,
+      ],
     },
     {
       id: '4-pool',
       title: '4.4 The backend connection pool and the stale-socket race',
-      paths: ['src/connection-pool.ts'],
+      units: [
+        'src/upstream/connection-pool.ts', 'src/backend-link.ts', `${X} › staleRetried`,
+        'src/core/exchange.ts › imports › ./backend-link.ts', 'src/proxy.ts › imports › ./connection-pool.ts',
+        `${KEEP} › it('reuses backend connections: 50 requests need at most one connection per backend')`,
+        `${KEEP} › it('keeps no more idle backend connections than backendKeepAlive.maxIdle')`,
+        `${KEEP} › it('closes idle backend connections after backendKeepAlive.idleTimeoutMs')`,
+        `${KEEP} › it('closes an idle backend connection to make room when the descriptor budget is reached')`,
+        `${KEEP} › it('retries once on a fresh connection when a reused one turns out closed (the stale-socket race)')`,
+        // What decides that a connection may go back to the pool, and that a failure was the stale-socket race.
+        'src/core/response-relay.ts › class ResponseRelay › get backendReusable()', 'src/core/response-relay.ts › class ResponseRelay › get partialHead()',
+      ],
     },
     {
-      id: '5-routing',
-      title: '4.5 Headers, virtual hosts, upgrades, and the settings',
-      paths: [
-        'src/http/headers.ts', 'src/virtual-hosts.ts', 'src/pump.ts', 'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/strategies',
-        'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts', 'example.json', 'package.json',
+      id: '5a-routing',
+      title: '4.5 Headers, virtual hosts, upgrades: what a proxy changes, routing by Host, WebSockets',
+      units: [
+        'src/http/headers.ts', 'src/core/virtual-hosts.ts', 'src/core/pump.ts', `${X} › switchProtocols()`, ROUTING,
+        'src/core/exchange.ts › imports › ./pump.ts', 'src/proxy.ts › imports › ./virtual-hosts.ts', 'src/core/client-connection.ts › imports › ./virtual-hosts.ts',
+        `${RFC} › describe('upgrades')`, `${FAULTS} › describe('shutdown and tunnels') › it('closes an upgraded tunnel that stays silent both ways for tunnelIdleTimeoutMs')`,
+      ],
+    },
+    {
+      id: '5b-settings',
+      title: '4.5 Headers, virtual hosts, upgrades: the settings',
+      units: [
+        'src/config.ts', 'src/cli.ts', 'src/demo.ts', 'src/upstream/strategies', 'test/balancing.test.ts', 'test/cli.test.ts', 'test/demo.test.ts',
+        'package.json',
       ],
     },
   ],
   'part-05-benchmarks': [
     {
-      id: '1-harness',
-      title: '5.1 Measuring: the harness',
-      paths: ['bench', 'test/bench.test.ts', 'package.json'],
-    },
-    {
-      id: '2-tuning',
-      title: '5.2 Tuning: handler objects, deadlines, heads read once',
-      paths: [
-        'src/backend-link.ts', 'src/connection-pool.ts', 'src/client-connection.ts', 'src/exchange.ts', 'src/exchange-context.ts',
-        'src/request-body.ts', 'src/response-relay.ts', 'src/deadlines.ts', 'src/idle-timer.ts', 'src/http/body.ts', 'src/http/parser.ts',
-        'test/differential.test.ts',
+      id: '1a-harness',
+      title: '5.1 Measuring: the harness, its processes and its load generators',
+      units: [
+        'bench/run.ts', 'bench/processes.ts', 'bench/builds.ts', 'bench/backend.ts', 'bench/autocannon-runner.ts', 'bench/generator-result.ts',
+        'bench/close-generator.ts', 'bench/counting-generator.ts', 'test/bench.test.ts', 'package.json',
       ],
     },
     {
-      id: '3-workers-reload',
-      title: '5.3 Worker processes and reload',
-      paths: ['src/main.ts', 'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'src/cli.ts', 'test/reload.test.ts', 'test/cli.test.ts'],
+      id: '1b-targets',
+      title: '5.1 Measuring: the harness, what it measures and how it reports',
+      units: ['bench'],
     },
     {
-      id: '4-watch',
-      title: '5.4 Watch it work: status page, metrics, access log, lab',
-      paths: [
-        'src/admin.ts', 'src/status.ts', 'src/metrics.ts', 'src/request-record.ts', 'src/prometheus.ts', 'src/access-log.ts', 'src/status-page.html',
-        'src/demo.ts', 'src/pool.ts', 'src/health-check.ts', 'src/http/errors.ts', 'test/status.test.ts', 'test/status-page.browser.test.ts',
-        'test/logs.test.ts', 'src/burst-log.ts', 'src/outcome.ts', 'test/demo.test.ts',
+      id: '1c-fd-exhaustion',
+      title: '5.1 Measuring: running out of file descriptors, part by part',
+      units: ['bench/fd-exhaustion.ts'],
+    },
+    {
+      id: '2a-handlers',
+      title: '5.2 Tuning, step 1: handler objects, listeners attached once',
+      units: [
+        'src/backend-link.ts', 'src/core/exchange.ts', 'src/core/client-connection.ts', 'src/upstream/connection-pool.ts',
+        'src/core/request-body.ts', 'src/core/response-relay.ts', 'src/http/body.ts',
       ],
     },
     {
-      id: '5-tls',
-      title: '5.5 TLS termination and what it costs',
-      paths: [
-        'src/tls', 'src/http/headers.ts', 'test/tls.test.ts', 'test/tls-cli.test.ts', 'test/tls.browser.test.ts', 'test/tls-helpers.ts',
-        'test/tls-bench.test.ts', 'test/tls-demo.test.ts',
+      id: '2b-deadlines',
+      title: '5.2 Tuning, step 2: timeouts as deadlines',
+      units: [
+        'src/core/deadlines.ts', 'src/core/idle-timer.ts', `${X} › expired()`, 'src/core/client-connection.ts › class ClientConnection › expired()',
+        'src/core/client-connection.ts › class ClientConnection › enter()', 'src/core/client-connection.ts › class ClientConnection › clearTimer()',
+        'src/upstream/connection-pool.ts › class BackendConnection › waitAtMost()', 'src/upstream/connection-pool.ts › class BackendConnection › expired()',
+      ],
+    },
+    {
+      id: '2c-heads',
+      title: '5.2 Tuning, step 3: heads read once, objects of one shape',
+      units: ['src/http/parser.ts', 'test/differential.test.ts'],
+    },
+    {
+      id: '3a-workers',
+      title: '5.3 Worker processes and reload: the workers',
+      units: [
+        'src/main.ts', 'src/cli.ts', 'src/config.ts › interface ProxyConfig › workers', 'src/config.ts › const MAX_WORKERS',
+        'src/config.ts › function workerCount()',
+        "test/cli.test.ts › describe('command line') › it('--workers 2 forks two workers that share one port, and SIGTERM stops them all')",
+        "test/cli.test.ts › describe('command line') › it('--workers 2: Ctrl-C (SIGINT to every process of the group) says \"shutting down\" once and exits 0')",
+        "test/cli.test.ts › describe('command line') › it.each('a busy port stops the whole process with one error line and exit 2 (--workers %i)')",
+        "test/cli.test.ts › describe('command line') › it('a worker that dies after it listened is replaced, later each time it keeps dying')",
+      ],
+    },
+    {
+      id: '3b-reload',
+      title: '5.3 Worker processes and reload: reload on SIGHUP',
+      units: [
+        'src/proxy.ts', 'src/config.ts', 'src/config-checks.ts', 'test/reload.test.ts', 'test/cli.test.ts',
+        'src/upstream/connection-pool.ts › class ConnectionPool › retire()', 'src/upstream/connection-pool.ts › class ConnectionPool › retired',
+        'src/upstream/connection-pool.ts › class ConnectionPool › release()',
+      ],
+    },
+    {
+      id: '4a-status',
+      title: '5.4 Watch it work: the admin listener and what each number means',
+      units: [
+        'src/observe/admin.ts', 'src/observe/status.ts', 'src/observe/metrics.ts', 'src/pool.ts', 'src/upstream/health-check.ts', 'test/status.test.ts',
+        'src/config.ts › function adminAddress()', 'src/cli.ts › function withObservability()',
+        // The proxy's side of the status: what it counts, and status() that reports it.
+        'src/proxy.ts › imports › ./metrics.ts', 'src/proxy.ts › imports › ./status.ts', 'src/proxy.ts › interface Proxy › status()',
+        'src/proxy.ts › function startProxy() › const metricsFor()', 'src/proxy.ts › function startProxy() › status()',
+        'src/core/exchange-context.ts › interface ExchangeContext › onResponse', 'src/config.ts › interface ProxyConfig › admin',
+        'src/config.ts › interface BackendConfig › name', 'src/config.ts › function backend()',
+      ],
+    },
+    {
+      id: '4b-page',
+      title: '5.4 Watch it work: the status page',
+      units: ['src/observe/status-page.html', 'test/status-page.browser.test.ts'],
+    },
+    {
+      id: '4c-log',
+      title: '5.4 Watch it work: counting, Prometheus and the access log',
+      units: [
+        'src/observe/request-record.ts', 'src/observe/prometheus.ts', 'src/observe/access-log.ts', 'src/core/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
+        "test/status.test.ts › describe('access log')",
+        // Where an exchange and a refused request are counted and logged.
+        `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,
+        'src/core/client-connection.ts › class ClientConnection › reject()', 'src/core/client-connection.ts › class ClientConnection › leftMidHead()',
+        'src/core/exchange-context.ts › interface ExchangeContext › accessLog', 'src/config.ts › function accessLogTarget()',
+        'src/config.ts › interface ProxyConfig › accessLog',
+        'src/core/exchange.ts › imports › ./request-record.ts', 'src/core/client-connection.ts › imports › ./access-log.ts',
+        'src/core/exchange-context.ts › imports › ./access-log.ts', 'src/proxy.ts › imports › ./access-log.ts',
+        `${CLI} › describe('command line') › it('refuses to start with an access log it cannot open, from the flag or the file: one line, exit 2')`,
+      ],
+    },
+    {
+      id: '4d-workers',
+      title: '5.4 Watch it work: the whole proxy, not one worker',
+      units: [
+        'src/main.ts › class WorkerStatuses', 'src/main.ts › function announceAdmin()',
+        'src/main.ts › imports › ./admin.ts', 'src/main.ts › imports › ./status.ts', 'src/main.ts › imports › ./metrics.ts',
+        'src/observe/status.ts › function mergeStatuses()', 'src/observe/status.ts › function mergeBackend()', 'src/observe/status.ts › function addCounters()',
+        'src/observe/status.ts › function addBackendCounters()', 'src/observe/status.ts › function addCountersOf()', 'src/observe/status.ts › class RetiredCounters',
+        'src/observe/metrics.ts › function processStatus()', 'src/observe/metrics.ts › function descriptors()',
+        `${CLI} › function withAdmin()`,
+        `${CLI} › describe('command line') › it('--admin serves the status of the whole proxy, all workers added up, and says where after the listening line')`,
+        `${CLI} › describe('command line') › it('/metrics has the process_* series of the Prometheus client, read from the process itself')`,
+        `${CLI} › describe('command line') › it('counters never go down when a worker dies: the primary keeps what it had counted')`,
+        "test/status.test.ts › describe('status') › it('adds up every worker\'s numbers and shows the worst health state with its reason')",
+      ],
+    },
+    {
+      id: '4e-lab',
+      title: '5.4 Watch it work: the lab',
+      units: ['src/demo.ts', 'test/demo.test.ts'],
+    },
+    {
+      id: '5a-tls',
+      title: '5.5 TLS termination: listeners, the first byte, SNI and certificates',
+      units: [
+        'src/tls/termination.ts', 'src/tls/tls-config.ts', 'src/tls/certificates.ts', 'src/tls/misdirected.ts', 'test/tls.test.ts',
+        'src/core/exchange-context.ts › interface ExchangeContext › scheme', 'src/http/headers.ts › function backendRequestHead()',
+        'src/config.ts › imports › ./tls/tls-config.ts', 'src/proxy.ts › imports › ./tls/termination.ts', 'src/proxy.ts › imports › ./tls/tls-config.ts',
+        'src/proxy.ts › interface Proxy › addresses', 'src/proxy.ts › function sameListener()',
+      ],
+    },
+    {
+      id: '5b-tls-resumption',
+      title: '5.5 TLS termination: resumption, workers, reload, and bad certificates',
+      units: [
+        'src/tls/session-cache.ts', 'src/tls/ticket-keys.ts', 'src/tls/openssl.ts', 'test/tls-cli.test.ts', 'test/tls-helpers.ts',
+        'src/main.ts › imports › ./tls/ticket-keys.ts', 'src/main.ts › imports › ./tls/tls-config.ts', 'src/proxy.ts › interface ProxyOptions › ticketKeys',
+        'src/proxy.ts › interface Proxy › setTicketKeys()',
+      ],
+    },
+    {
+      id: '5c-tls-cost',
+      title: '5.5 TLS termination: watching it, the demo, and what a handshake costs',
+      units: [
+        'src/tls/tls-status.ts', 'src/tls/demo-certificate.ts', 'bench/tls.ts', 'bench/tls-targets.ts', 'test/tls-bench.test.ts', 'test/tls.browser.test.ts',
+        'test/tls-demo.test.ts', 'src/demo.ts › imports › ./tls/demo-certificate.ts', 'src/demo.ts › const tls', 'src/demo.ts › function tlsFlags()',
+        'src/observe/access-log.ts › interface AccessRecord › tls', 'src/observe/access-log.ts › type AccessLogWriter',
+        'src/observe/prometheus.ts › imports › ../tls/tls-status.ts', 'src/observe/status.ts › imports › ../tls/tls-status.ts',
+        'src/observe/status.ts › interface ProxyStatus › tls',
       ],
     },
   ],

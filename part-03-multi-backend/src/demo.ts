@@ -32,7 +32,7 @@ const config = demoFlags(
 const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.listen));
 const at = formatAddress(proxy.address);
 console.log(`listening on ${at}`);
-console.log(`backends: ${proxy.pool.backends.map((b, i) => `${names[i]} on ${b.name}`).join(', ')}; strategy ${config.strategy}`);
+console.log(`backends: ${proxy.peers.backends.map((b, i) => `${names[i]} on ${b.name}`).join(', ')}; strategy ${config.strategy}`);
 console.log('Try (each curl is a new connection, so each is balanced on its own):');
 console.log(`  for i in 1 2 3; do curl -s http://${at}/; done`);
 console.log('And one keep-alive connection with three requests (all land on one backend; see part 4):');

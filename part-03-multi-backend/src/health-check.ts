@@ -2,7 +2,7 @@
 // `fall` failures in a row take a backend out, `rise` successes bring it back (HAProxy's check).
 import net from 'node:net';
 import type { HealthCheckConfig } from './config.ts';
-import type { Backend } from './pool.ts';
+import type { Backend } from './peers.ts';
 
 export function startHealthChecks(
   backends: Backend[],

@@ -6,7 +6,7 @@ import { tunnel } from './pump.ts';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Pool, type Backend } from './pool.ts';
+import { Peers, type Backend } from './peers.ts';
 import { startHealthChecks } from './health-check.ts';
 import { createStrategy, type Random } from './strategies/index.ts';
 import type { Address } from './address.ts';
@@ -36,7 +36,7 @@ export interface ProxyStats {
 export interface Proxy {
   /** The address actually bound (the real port when asked for port 0). */
   readonly address: Address;
-  readonly pool: Pool;
+  readonly peers: Peers;
   /** Sockets the proxy holds right now: clients and backends. */
   openSockets(): number;
   stats(): ProxyStats;
@@ -49,10 +49,10 @@ export interface Proxy {
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
-  const pool = new Pool(options.backends, options.now ?? Date.now, log);
+  const peers = new Peers(options.backends, options.now ?? Date.now, log);
   const strategy = createStrategy(options.strategy, options.random);
   const stopHealthChecks = options.healthCheck
-    ? startHealthChecks(pool.backends, options.healthCheck, log)
+    ? startHealthChecks(peers.backends, options.healthCheck, log)
     : () => {};
   const stats: ProxyStats = { livePairs: 0, totalPairs: 0, peakBufferedBytes: 0 };
   const onBuffered = (bytes: number) => {
@@ -65,7 +65,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   /** Tries healthy backends not tried yet for this client until one connects. */
   const connectClient = (client: net.Socket, tried: Set<Backend>): void => {
     if (client.destroyed) return;
-    const backend = strategy.pick(pool.available().filter((b) => !tried.has(b)));
+    const backend = strategy.pick(peers.available().filter((b) => !tried.has(b)));
     if (!backend) {
       if (!outage) {
         outage = true;
@@ -92,7 +92,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       connected = true;
       socket.setTimeout(0);
       client.off('close', clientLeft);
-      pool.connected(backend);
+      peers.connected(backend);
       if (outage) {
         outage = false;
         log(`backend ${backend.name} reachable: serving clients again`);
@@ -117,7 +117,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         client.destroy();
         return;
       }
-      pool.connectFailed(backend, err.message);
+      peers.connectFailed(backend, err.message);
       // Nothing has been forwarded yet, so trying another backend is always safe.
       connectClient(client, tried);
     });
@@ -146,7 +146,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
 
   return {
     address: { host, port },
-    pool,
+    peers,
     openSockets: () => sockets.size,
     stats: () => ({ ...stats }),
     whenIdle: () => sockets.whenIdle(),

@@ -10,7 +10,7 @@ const fx = useFixture();
 let proxy: Proxy | undefined;
 
 /** Backends named a, b, c... with these weights behind one proxy; returns its port. */
-async function pool(strategy: StrategyName, weights: number[], seed = 1): Promise<number> {
+async function proxyOver(strategy: StrategyName, weights: number[], seed = 1): Promise<number> {
   const backends = [];
   for (const [i, weight] of weights.entries()) backends.push({ address: await fx.backend(namedBackend('abcde'[i]!)), weight });
   const started = await fx.proxy({ strategy, backends }, seed);
@@ -40,17 +40,17 @@ function tally(names: string[]): Record<string, number> {
 
 describe('strategies over real connections', () => {
   it('round-robin with weights 5,1,1 gives a a b a c a a, as nginx does', async () => {
-    const port = await pool('round-robin', [5, 1, 1]);
+    const port = await proxyOver('round-robin', [5, 1, 1]);
     expect(await sequence(port, 14)).toBe('aabacaa'.repeat(2));
   });
 
   it('round-robin with equal weights takes turns', async () => {
-    const port = await pool('round-robin', [1, 1, 1]);
+    const port = await proxyOver('round-robin', [1, 1, 1]);
     expect(await sequence(port, 6)).toBe('abcabc');
   });
 
   it('random follows the weights (3:1) with a seeded generator', async () => {
-    const port = await pool('random', [3, 1], 42);
+    const port = await proxyOver('random', [3, 1], 42);
     const counts = tally([...(await sequence(port, 200))]);
     // Expected 150 a / 50 b; a fair coin would be far outside these bounds.
     expect(counts.a).toBeGreaterThanOrEqual(130);
@@ -59,7 +59,7 @@ describe('strategies over real connections', () => {
   });
 
   it('least-connections sends each new connection to the least busy backend', async () => {
-    const port = await pool('least-connections', [1, 1, 1]);
+    const port = await proxyOver('least-connections', [1, 1, 1]);
     const first = [await hold(port), await hold(port), await hold(port)];
     expect(first.map((h) => h.name).sort()).toEqual(['a', 'b', 'c']);
 
@@ -67,13 +67,13 @@ describe('strategies over real connections', () => {
     const onB = first.find((h) => h.name === 'b')!.socket;
     onB.end();
     await once(onB, 'close');
-    expect(proxy!.pool.backends[1]!.active).toBe(0);
+    expect(proxy!.peers.backends[1]!.active).toBe(0);
     const next = await hold(port);
     expect(next.name).toBe('b');
   });
 
   it('least-connections respects weights (2:1 means twice the connections)', async () => {
-    const port = await pool('least-connections', [2, 1]);
+    const port = await proxyOver('least-connections', [2, 1]);
     const names: string[] = [];
     for (let i = 0; i < 9; i++) {
       const h = await hold(port);
@@ -83,7 +83,7 @@ describe('strategies over real connections', () => {
   });
 
   it('power-of-two keeps held connections evenly spread', async () => {
-    const port = await pool('power-of-two', [1, 1, 1], 7);
+    const port = await proxyOver('power-of-two', [1, 1, 1], 7);
     const names: string[] = [];
     for (let i = 0; i < 30; i++) {
       const h = await hold(port);

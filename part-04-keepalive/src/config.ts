@@ -1,6 +1,6 @@
 // The proxy's configuration: its shape, its defaults, and validation that names the exact field.
 import { parseAddress, type Address } from './address.ts';
-import { STRATEGY_NAMES, type StrategyName } from './strategies/index.ts';
+import { STRATEGY_NAMES, type StrategyName } from './upstream/strategies/index.ts';
 import { DEFAULT_LIMITS, type HeadLimits } from './http/parser.ts';
 
 export interface BackendConfig {

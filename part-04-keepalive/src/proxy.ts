@@ -5,14 +5,15 @@ import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Pool } from './pool.ts';
-import { startHealthChecks } from './health-check.ts';
-import { createStrategy, type Random } from './strategies/index.ts';
-import { ConnectionPool } from './connection-pool.ts';
-import { ClientConnection } from './client-connection.ts';
-import { VirtualHosts } from './virtual-hosts.ts';
+import { Peers } from './upstream/peers.ts';
+import { startHealthChecks } from './upstream/health-check.ts';
+import { createStrategy, type Random } from './upstream/strategies/index.ts';
+import { ConnectionPool } from './upstream/connection-pool.ts';
+import { ClientConnection, type ClientContext } from './core/client-connection.ts';
+import { Counters } from './counters.ts';
+import { VirtualHosts } from './core/virtual-hosts.ts';
 import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
-import type { Upstream } from './exchange.ts';
+import type { Upstream } from './core/exchange.ts';
 import type { Address } from './address.ts';
 
 export interface ProxyOptions extends ProxyConfig {
@@ -57,31 +58,27 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const sockets = new SocketTracker();
   const maxClients = clientLimit();
   const acceptTrouble = new BurstLog(log, 'accept');
-  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(options.upstreams)) {
     upstreams.set(name, {
       name,
-      pool: new Pool(upstream.backends, options.now ?? Date.now, log),
+      peers: new Peers(upstream.backends, options.now ?? Date.now, log),
       strategy: createStrategy(upstream.strategy, options.random),
     });
   }
-  const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
+  const allBackends = [...upstreams.values()].flatMap((u) => u.peers.backends);
   const stopHealthChecks = options.healthCheck ? startHealthChecks(allBackends, options.healthCheck, log) : () => {};
   const connections = new ConnectionPool(options.backendKeepAlive, sockets, maxClients);
   const clients = new Set<ClientConnection>();
-  const stats = { requests: 0, peakBufferedBytes: 0 };
-  const context = {
+  const counters = new Counters();
+  const context: ClientContext = {
     config: options,
     connections,
     log,
-    onLocalError: (message: string) => localTrouble.event(message),
+    localTrouble: new BurstLog(log, 'cannot open a backend connection'),
+    counters,
     hosts: new VirtualHosts(options.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
     upstreams,
-    onRequest: () => stats.requests++,
-    onBuffered: (bytes: number) => {
-      if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
-    },
   };
 
   // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
@@ -110,7 +107,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     connections,
     openSockets: () => sockets.size,
     stats: () => ({
-      ...stats,
+      requests: counters.requests,
+      peakBufferedBytes: counters.peakBufferedBytes,
       clientConnections: clients.size,
       backendConnectionsOpened: connections.opened,
     }),

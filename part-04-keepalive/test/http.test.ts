@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
-import { ConnectionPool } from '../src/connection-pool.ts';
+import { ConnectionPool } from '../src/upstream/connection-pool.ts';
 import { SocketTracker } from '../src/sockets.ts';
-import { Backend } from '../src/pool.ts';
+import { Backend } from '../src/upstream/peers.ts';
 import { validateConfig } from '../src/config.ts';
 import { connect, countConnections, namedBackend, oneConnection, raw, readAll, request, stalledBackend } from './helpers.ts';
 
@@ -53,7 +53,7 @@ describe('keep-alive and the backend pool', () => {
     await Promise.all(Array.from({ length: 5 }, () => request(port))); // 5 at once: 5 backend connections
 
     expect(accepted()).toBe(5);
-    expect(proxy.connections.idleCount(proxy.upstreams.get('default')!.pool.backends[0]!)).toBe(2);
+    expect(proxy.connections.idleCount(proxy.upstreams.get('default')!.peers.backends[0]!)).toBe(2);
   });
 
   it('closes idle backend connections after backendKeepAlive.idleTimeoutMs', async () => {

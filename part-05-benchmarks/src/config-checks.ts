@@ -1,6 +1,6 @@
 // The checks every config value goes through: each names the field it rejects (backends[2].weight).
 import { parseAddress, type Address } from './address.ts';
-import { STRATEGY_NAMES, type StrategyName } from './strategies/index.ts';
+import { STRATEGY_NAMES, type StrategyName } from './upstream/strategies/index.ts';
 
 /** A mistake in the configuration; `path` names the field, like backends[2].weight. */
 export class ConfigError extends Error {

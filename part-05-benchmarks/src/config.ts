@@ -1,7 +1,7 @@
 // The proxy's configuration: its shape, its defaults, and validation that names the exact field.
 import { closeSync, openSync } from 'node:fs';
 import type { Address } from './address.ts';
-import type { StrategyName } from './strategies/index.ts';
+import type { StrategyName } from './upstream/strategies/index.ts';
 import { DEFAULT_LIMITS, type HeadLimits } from './http/parser.ts';
 import { address, ConfigError, integer, object, onlyKeys, positiveInteger, show, strategy } from './config-checks.ts';
 import { listenerFields, type ListenerFields } from './tls/tls-config.ts';

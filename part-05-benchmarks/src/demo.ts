@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { parseFlags, UsageError, type ProxyConfig } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress, parseAddress, type Address } from './address.ts';
-import { processStatus } from './metrics.ts';
+import { processStatus } from './observe/metrics.ts';
 import { validateConfig } from './config.ts';
-import { startAdmin, type Lab } from './admin.ts';
+import { startAdmin, type Lab } from './observe/admin.ts';
 import { demoCertificate } from './tls/demo-certificate.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000; // as main.ts's, and longer than /slow: Ctrl-C lets it finish

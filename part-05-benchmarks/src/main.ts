@@ -5,9 +5,9 @@ import { parseFlags, UsageError, usage } from './cli.ts';
 import { startProxy } from './proxy.ts';
 import { formatAddress } from './address.ts';
 import type { ProxyConfig } from './config.ts';
-import { startAdmin } from './admin.ts';
-import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './status.ts';
-import { processStatus } from './metrics.ts';
+import { startAdmin } from './observe/admin.ts';
+import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './observe/status.ts';
+import { processStatus } from './observe/metrics.ts';
 import { inheritedTicketKeys, TicketKeyRotation, ticketKeysIn } from './tls/ticket-keys.ts';
 import { hasTls } from './tls/tls-config.ts';
 

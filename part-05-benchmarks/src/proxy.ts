@@ -1,23 +1,20 @@
 // An HTTP/1.1 load balancer. Client connections stay open across requests, every
 // request is balanced on its own, and backend connections are kept in a pool for reuse.
 import net from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { SocketTracker } from './sockets.ts';
 import { clientLimit } from './fd-budget.ts';
 import { BurstLog } from './burst-log.ts';
-import { Pool } from './pool.ts';
-import { startHealthChecks } from './health-check.ts';
-import { createStrategy, type Random } from './strategies/index.ts';
-import { ConnectionPool } from './connection-pool.ts';
-import { ClientConnection, type ClientContext } from './client-connection.ts';
-import { VirtualHosts } from './virtual-hosts.ts';
-import { DEFAULT_UPSTREAM, type ProxyConfig } from './config.ts';
-import type { Upstream } from './exchange.ts';
+import type { Random } from './upstream/strategies/index.ts';
+import type { ConnectionPool } from './upstream/connection-pool.ts';
+import { Counters } from './counters.ts';
+import type { ProxyConfig } from './config.ts';
+import { Generations } from './generations.ts';
+import type { Upstream } from './core/exchange.ts';
 import type { Address } from './address.ts';
-import { BackendMetrics, RateMeter, statusClass } from './metrics.ts';
-import { AccessLog } from './access-log.ts';
-import { backendStatus, type ProxyStatus } from './status.ts';
+import { RateMeter } from './observe/metrics.ts';
+import { AccessLog } from './observe/access-log.ts';
+import { backendStatus, type ProxyStatus } from './observe/status.ts';
 import { TlsTermination } from './tls/termination.ts';
 import { hasTls, type ListenerConfig } from './tls/tls-config.ts';
 
@@ -70,98 +67,29 @@ export interface Proxy {
   close(deadlineMs?: number): Promise<number>;
 }
 
-/** Everything that a configuration decides; replaced whole on reload. */
-interface Generation {
-  context: ClientContext;
-  connections: ConnectionPool;
-  clients: Set<ClientConnection>;
-  stopHealthChecks: () => void;
-}
-
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
   const maxClients = clientLimit();
   const acceptTrouble = new BurstLog(log, 'accept');
-  const localTrouble = new BurstLog(log, 'cannot open a backend connection');
-  const stats = { requests: 0, peakBufferedBytes: 0 };
-  let backendConnectionsOpened = 0;
-  // For the status page: stub_status' counters, responses by class, a rate, a generation count.
+  const counters = new Counters();
+  // For the status page: a rate and the time since start.
   const startedAt = Date.now();
-  const connectionCounts = { handled: 0, dropped: 0 };
-  const responses = [0, 0, 0, 0, 0];
-  let generationNumber = 1;
   const rate = new RateMeter();
-  const sampler = setInterval(() => rate.sample(performance.now(), stats.requests), 1000).unref();
+  const sampler = setInterval(() => rate.sample(performance.now(), counters.requests), 1000).unref();
   const accessLog = options.accessLog !== undefined ? new AccessLog(options.accessLog, log) : undefined;
-  // Counters per upstream and backend that survive a reload, as long as the backend stays.
-  const backendMetrics = new Map<string, BackendMetrics>();
-  const metricsFor = (upstream: string, backend: string) => {
-    const key = `${upstream} ${backend}`;
-    let metrics = backendMetrics.get(key);
-    if (!metrics) backendMetrics.set(key, (metrics = new BackendMetrics()));
-    return metrics;
-  };
-
-  const build = (config: ProxyConfig): Generation => {
-    const upstreams = new Map<string, Upstream>();
-    for (const [name, upstream] of Object.entries(config.upstreams)) {
-      upstreams.set(name, {
-        name,
-        pool: new Pool(upstream.backends, options.now ?? Date.now, log),
-        strategy: createStrategy(upstream.strategy, options.random),
-      });
-      for (const backend of upstreams.get(name)!.pool.backends) backend.metrics = metricsFor(name, backend.hostPort);
-    }
-    const allBackends = [...upstreams.values()].flatMap((u) => u.pool.backends);
-    const connections = new ConnectionPool(config.backendKeepAlive, sockets, maxClients, () => backendConnectionsOpened++);
-    return {
-      connections,
-      clients: new Set(),
-      stopHealthChecks: config.healthCheck ? startHealthChecks(allBackends, config.healthCheck, log) : () => {},
-      context: {
-        config,
-        connections,
-        log,
-        onLocalError: (message: string) => localTrouble.event(message),
-        hosts: new VirtualHosts(config.virtualHosts, upstreams.has(DEFAULT_UPSTREAM) ? DEFAULT_UPSTREAM : undefined),
-        upstreams,
-        onRequest: () => stats.requests++,
-        onBuffered: (bytes: number) => {
-          if (bytes > stats.peakBufferedBytes) stats.peakBufferedBytes = bytes;
-        },
-        onResponse: (status: number) => void responses[statusClass(status)]!++,
-        accessLog,
-      },
-    };
-  };
-
-  /** Old generations drain: idle clients close now, busy ones after their response. */
-  const retire = (old: Generation) => {
-    old.stopHealthChecks();
-    old.connections.retire();
-    for (const client of old.clients) client.shutdown();
-  };
+  const generations = new Generations(options, {
+    log,
+    now: options.now ?? Date.now,
+    random: options.random,
+    sockets,
+    maxClients,
+    counters,
+    localTrouble: new BurstLog(log, 'cannot open a backend connection'),
+    accessLog,
+  });
 
   const termination = hasTls(options) ? new TlsTermination(options, options.ticketKeys) : undefined;
-  let current = build(options);
-  /** The current generation, and retired ones until their last client has gone. */
-  const all = new Set<Generation>([current]);
-  const forgetIfDrained = (generation: Generation) => {
-    if (generation !== current && generation.clients.size === 0) all.delete(generation);
-  };
-
-  /** A client connection, plain or (once its handshake is done) TLS, on the settings in force now. */
-  const serve = (socket: net.Socket, listener: number) => {
-    const generation = current; // the settings in force when it connected, for its whole life
-    const context = termination && socket instanceof TLSSocket ? termination.contextFor(socket, generation.context, listener) : generation.context;
-    const client = new ClientConnection(socket, context);
-    generation.clients.add(client);
-    socket.once('close', () => {
-      generation.clients.delete(client);
-      forgetIfDrained(generation);
-    });
-  };
 
   // One server per listener, in config order. allowHalfOpen: a client that finishes sending may
   // still be waiting for its answer. noDelay: send each response piece at once instead of letting
@@ -169,15 +97,16 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const servers = options.listeners.map((_, listener) => {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       sockets.track(socket); // the TCP socket: a TLS socket over it closes with it
-      connectionCounts.handled++;
-      if (termination?.isTls(listener)) termination.accept(socket, listener, (secure) => serve(secure, listener));
-      else serve(socket, listener);
+      counters.handled++;
+      if (!termination?.isTls(listener)) return generations.adopt(socket);
+      // Once its handshake is done, a TLS connection runs with a context of its own (X-Forwarded-Proto, SNI).
+      termination.accept(socket, listener, (secure) => generations.adopt(secure, (context) => termination.contextFor(secure, context, listener)));
     });
     // Past maxClients, Node closes new connections at once: each client needs a second descriptor
     // for its backend, and running out of them would fail everybody.
     if (maxClients !== undefined) server.maxConnections = maxClients;
     server.on('drop', () => {
-      connectionCounts.dropped++;
+      counters.dropped++;
       acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
     });
     return server;
@@ -200,41 +129,41 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     address: { host, port },
     addresses,
     get upstreams() {
-      return current.context.upstreams;
+      return generations.current.context.upstreams;
     },
     get connections() {
-      return current.connections;
+      return generations.current.connections;
     },
     openSockets: () => sockets.size,
     stats: () => ({
-      ...stats,
-      clientConnections: [...all].reduce((n, g) => n + g.clients.size, 0),
-      backendConnectionsOpened,
-      generations: all.size,
+      requests: counters.requests,
+      peakBufferedBytes: counters.peakBufferedBytes,
+      clientConnections: [...generations.clients()].length,
+      backendConnectionsOpened: counters.backendConnectionsOpened,
+      generations: generations.size,
     }),
     status(): ProxyStatus {
-      const connections = { accepted: connectionCounts.handled + connectionCounts.dropped, handled: connectionCounts.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
-      for (const generation of all) {
-        for (const client of generation.clients) {
-          connections.active++;
-          if (client.phase === 'idle') connections.waiting++;
-          else if (client.phase === 'head') connections.reading++;
-          else connections.writing++; // serving a request, tunnelling, or closing
-        }
+      const connections = { accepted: counters.handled + counters.dropped, handled: counters.handled, active: 0, reading: 0, writing: 0, waiting: 0 };
+      for (const client of generations.clients()) {
+        connections.active++;
+        if (client.phase.name === 'idle') connections.waiting++;
+        else if (client.phase.name === 'head') connections.reading++;
+        else connections.writing++; // serving a request, tunnelling, or closing
       }
+      const { current } = generations;
       const now = performance.now();
       return {
         uptimeSeconds: (Date.now() - startedAt) / 1000,
         workers: options.workers,
-        generation: generationNumber,
+        generation: generations.number,
         connections,
-        requests: { total: stats.requests, perSecond: rate.perSecond(), responses: [...responses] },
+        requests: { total: counters.requests, perSecond: rate.perSecond(), responses: [...counters.responses] },
         accessLogDropped: accessLog?.dropped ?? 0,
         ...(termination && { tls: termination.status() }),
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,
           strategy: current.context.config.upstreams[upstream.name]!.strategy,
-          backends: upstream.pool.backends.map((b) => backendStatus(b, current.connections.idleCount(b), now)),
+          backends: upstream.peers.backends.map((b) => backendStatus(b, current.connections.idleCount(b), now)),
         })),
       };
     },
@@ -253,19 +182,14 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         const kept = termination?.reload(config); // new certificates for new connections
         if (kept) log(kept);
       } else log('reload: listeners cannot be added, removed or changed to or from TLS without a restart; certificates stay as they were');
-      generationNumber++;
-      const old = current;
-      current = build(config);
-      all.add(current);
-      retire(old);
-      forgetIfDrained(old);
+      generations.reload(config);
       log('reload: new configuration in force for new connections; open ones finish on the old one');
     },
     setTicketKeys: (keys: Buffer) => termination?.setTicketKeys(keys),
     async close(deadlineMs = 10_000) {
       for (const server of servers) server.close();
       clearInterval(sampler);
-      for (const generation of all) retire(generation);
+      generations.retireAll();
       let cut = 0;
       const deadline = setTimeout(() => {
         cut = sockets.size;

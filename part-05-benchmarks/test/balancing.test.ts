@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { EventEmitter, once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import type { StrategyName } from '../src/strategies/index.ts';
+import type { StrategyName } from '../src/upstream/strategies/index.ts';
 import { useFixture } from './fixture.ts';
 import { namedBackend, oneConnection, request } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
 import { connect, freePort, namedBackend, raw, request } from './helpers.ts';
-import { formatLine } from '../src/access-log.ts';
+import { formatLine } from '../src/observe/access-log.ts';
 
 const fx = useFixture();
 const dirs: string[] = [];

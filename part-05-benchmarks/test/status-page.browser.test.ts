@@ -5,8 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { useFixture } from './fixture.ts';
 import { namedBackend, request } from './helpers.ts';
-import { startAdmin, type Admin, type Lab } from '../src/admin.ts';
-import type { ProxyStatus } from '../src/status.ts';
+import { startAdmin, type Admin, type Lab } from '../src/observe/admin.ts';
+import type { ProxyStatus } from '../src/observe/status.ts';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => path && existsSync(path));
 if (!CHROMIUM) {

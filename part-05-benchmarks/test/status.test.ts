@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useFixture } from './fixture.ts';
 import { connect, namedBackend, raw, request } from './helpers.ts';
-import { startAdmin, type Admin } from '../src/admin.ts';
-import { AccessLog, MAX_QUEUED } from '../src/access-log.ts';
-import { mergeStatuses, type ProxyStatus } from '../src/status.ts';
+import { startAdmin, type Admin } from '../src/observe/admin.ts';
+import { AccessLog, MAX_QUEUED } from '../src/observe/access-log.ts';
+import { mergeStatuses, type ProxyStatus } from '../src/observe/status.ts';
 
 const fx = useFixture();
 const admins: Admin[] = [];

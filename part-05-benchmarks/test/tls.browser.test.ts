@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { useFixture } from './fixture.ts';
-import { startAdmin } from '../src/admin.ts';
+import { startAdmin } from '../src/observe/admin.ts';
 import { makeTestCertificates, NO_OPENSSL, type TestCertificates } from './tls-helpers.ts';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => path && existsSync(path));

@@ -11,8 +11,8 @@ import { useFixture } from './fixture.ts';
 import { connect, namedBackend, raw, readAll } from './helpers.ts';
 import { makeTestCertificates, NO_OPENSSL, tlsGet, tlsRefused, type TestCertificates } from './tls-helpers.ts';
 import { validateConfig } from '../src/config.ts';
-import { prometheusText } from '../src/prometheus.ts';
-import { mergeStatuses } from '../src/status.ts';
+import { prometheusText } from '../src/observe/prometheus.ts';
+import { mergeStatuses } from '../src/observe/status.ts';
 
 const fx = useFixture();
 let certs: TestCertificates;

@@ -81,6 +81,7 @@ export class BodyDecoder {
   private chunkedState: ChunkedState = 'size';
   private pending: Buffer = EMPTY;
   private trailerBytes = 0;
+  /** The whole body has been read. */
   done: boolean;
 
   constructor(
@@ -90,6 +91,13 @@ export class BodyDecoder {
   ) {
     this.remaining = framing.kind === 'length' ? framing.length : 0;
     this.done = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0);
+  }
+
+  /** The sender closed. Returns true when that was the end of a body framed by close. */
+  senderClosed(): boolean {
+    if (this.framing.kind !== 'close' || this.done) return false;
+    this.done = true;
+    return true;
   }
 
   /**

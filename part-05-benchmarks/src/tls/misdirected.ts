@@ -2,7 +2,7 @@
 // it. A request on it whose Host would have been served another certificate gets 421 Misdirected
 // Request (RFC 9110 15.5.20): the client never checked that this server speaks for that host.
 import { HttpError } from '../http/errors.ts';
-import { hostName, type VirtualHosts } from '../virtual-hosts.ts';
+import { hostName, type VirtualHosts } from '../core/virtual-hosts.ts';
 
 /**
  * The connection's router: the proxy's own, with the check in front. Made per TLS connection

@@ -6,9 +6,9 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { constants } from 'node:crypto';
-import { VirtualHosts } from '../virtual-hosts.ts';
+import { VirtualHosts } from '../core/virtual-hosts.ts';
 import { errorResponse } from '../http/errors.ts';
-import type { ClientContext } from '../client-connection.ts';
+import type { ClientContext } from '../core/client-connection.ts';
 import type { ProxyConfig } from '../config.ts';
 import type { Certificate } from './certificates.ts';
 import { SessionCache } from './session-cache.ts';

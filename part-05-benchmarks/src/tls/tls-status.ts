@@ -1,6 +1,6 @@
 // What TLS termination counts, for the status page, /status.json and /metrics: handshakes (and how
 // many were resumptions), the protocol and cipher they settled on, and failed handshakes by reason.
-import type { ProxyStatus } from '../status.ts';
+import type { ProxyStatus } from '../observe/status.ts';
 
 export interface TlsStatus {
   /** Completed handshakes, resumed ones included. */
