@@ -209,7 +209,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '4c-log',
       title: '5.4 Watch it work: counting, Prometheus and the access log',
       units: [
-        'src/observe/request-record.ts', 'src/observe/prometheus.ts', 'src/observe/access-log.ts', 'src/core/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
+        'src/core/request-record.ts', 'src/observe/prometheus.ts', 'src/observe/access-log.ts', 'src/core/outcome.ts', 'src/burst-log.ts', 'src/http/errors.ts', 'test/logs.test.ts',
         "test/status.test.ts › describe('access log')",
         // Where an exchange and a refused request are counted and logged.
         `${X} › record`, `${X} › respondError()`, `${X} › releaseBackend()`, `${X} › finish()`,

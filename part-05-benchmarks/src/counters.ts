@@ -1,6 +1,5 @@
 // What the proxy counts for stats(), the status page and /metrics: one object that the request
 // core is handed, so the context carries no closures. It outlives reloads.
-import { statusClass } from './observe/metrics.ts';
 
 export class Counters {
   /** Requests read from clients since start. */
@@ -25,4 +24,9 @@ export class Counters {
     const at = statusClass(status);
     this.responses[at] = (this.responses[at] ?? 0) + 1;
   }
+}
+
+/** Index of a status code's class: 0 for 1xx ... 4 for 5xx. */
+export function statusClass(status: number): number {
+  return Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1;
 }

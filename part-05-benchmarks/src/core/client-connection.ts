@@ -9,7 +9,7 @@ import { errorBody, errorResponse, HttpError } from '../http/errors.ts';
 import { Exchange, type ExchangeContext, type ExchangeHooks, type Upstream } from './exchange.ts';
 import type { VirtualHosts } from './virtual-hosts.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
-import { recordRefusal } from '../observe/request-record.ts';
+import { recordRefusal } from './request-record.ts';
 import type { Outcome } from './outcome.ts';
 
 export interface ClientContext extends ExchangeContext {

@@ -11,7 +11,7 @@ import { ResponseRelay, type Relayed } from './response-relay.ts';
 import { closeFailure, nextStep, type Failure } from './retry-policy.ts';
 import { Deadline, type DeadlineOwner } from './deadlines.ts';
 import type { BackendConnection, BackendUser } from '../upstream/connection-pool.ts';
-import { RequestRecord } from '../observe/request-record.ts';
+import { RequestRecord } from './request-record.ts';
 import type { Backend } from '../upstream/peers.ts';
 import type { ExchangeOptions } from './exchange-context.ts';
 import { NEUTRAL, SERVED, type EndedBy, type Outcome, type Verdict } from './outcome.ts';

@@ -35,6 +35,6 @@ export class VirtualHosts {
 export function hostName(host: string | undefined): string | undefined {
   if (host === undefined || host === '') return undefined;
   const bracketed = /^\[([^\]]+)\](?::\d*)?$/.exec(host);
-  const name = bracketed ? bracketed[1]! : host.replace(/:\d*$/, '');
+  const name = bracketed?.[1] ?? host.replace(/:\d*$/, '');
   return name.toLowerCase().replace(/\.$/, '');
 }

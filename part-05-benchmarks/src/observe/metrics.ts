@@ -2,18 +2,13 @@
 // Counting is a few integer increments per request; everything else (percentiles, rates,
 // connection states) is worked out only when someone asks.
 import { readdirSync, readFileSync } from 'node:fs';
-import type { ProcessStatus } from './status.ts';
+import { statusClass } from '../counters.ts';
 
 /** Upper bounds of the latency histogram, in seconds (Prometheus' `le` labels). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Latencies kept per backend for p50/p99, and how far back they count. */
 const RECENT = 512;
 export const RECENT_WINDOW_MS = 10_000;
-
-/** Index of a status code's class: 0 for 1xx ... 4 for 5xx. */
-export function statusClass(status: number): number {
-  return Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1;
-}
 
 /** One backend's counters. They outlive reloads: the proxy keeps one per upstream and address. */
 export class BackendMetrics {
@@ -87,6 +82,20 @@ export class RateMeter {
 
 // Worked out once: computed at each call it would wobble by a millisecond.
 const START_TIME_SECONDS = Math.round(Date.now() - process.uptime() * 1000) / 1000;
+
+/** One process's figures, under the Prometheus client's names (process_cpu_seconds_total, ...). */
+export interface ProcessStatus {
+  /** "primary", or the worker's place (1..N, which a replacement takes over); absent with one process. */
+  worker?: string;
+  pid: number;
+  cpuSeconds: number;
+  residentBytes: number;
+  /** Open file descriptors and their limit; null where there is no /proc. */
+  openFds: number | null;
+  maxFds: number | null;
+  /** When the process started, in seconds since the epoch. */
+  startTimeSeconds: number;
+}
 
 /** This process's own figures, as the Prometheus client reports them. */
 export function processStatus(): ProcessStatus {

@@ -1,12 +1,13 @@
 // The proxy's state as one JSON document: what the status page shows, /status.json serves and
 // /metrics formats. Workers each make one; the primary merges them into the whole proxy's.
-import { quantile } from './metrics.ts';
-import type { Backend } from '../upstream/peers.ts';
+import { quantile, type ProcessStatus } from './metrics.ts';
+import type { Backend, BackendState } from '../upstream/peers.ts';
 import { addTlsCounters, type TlsStatus } from '../tls/tls-status.ts';
 
 /** up: in rotation. down: out after failures (passive). probation: one trial request decides.
  *  checking: out because active health checks fail; back after `rise` good probes. */
-export type BackendState = 'up' | 'down' | 'probation' | 'checking';
+export type { BackendState } from '../upstream/peers.ts';
+export type { ProcessStatus } from './metrics.ts';
 
 export interface BackendStatus {
   /** HOST:PORT, the backend's identity (rows of several workers are merged by it). */
@@ -57,20 +58,6 @@ export interface ProxyStatus {
   processes?: ProcessStatus[];
   /** Demo backends the page may stop, start, slow down or break (the lab in `npm start`). */
   lab?: Array<{ backend: string; label: string; mode: string }>;
-}
-
-/** One process's figures, under the Prometheus client's names (process_cpu_seconds_total, ...). */
-export interface ProcessStatus {
-  /** "primary", or the worker's place (1..N, which a replacement takes over); absent with one process. */
-  worker?: string;
-  pid: number;
-  cpuSeconds: number;
-  residentBytes: number;
-  /** Open file descriptors and their limit; null where there is no /proc. */
-  openFds: number | null;
-  maxFds: number | null;
-  /** When the process started, in seconds since the epoch. */
-  startTimeSeconds: number;
 }
 
 /** One backend's row, as this process sees it; `now` is performance.now(). */

@@ -1,7 +1,5 @@
 // What TLS termination counts, for the status page, /status.json and /metrics: handshakes (and how
 // many were resumptions), the protocol and cipher they settled on, and failed handshakes by reason.
-import type { ProxyStatus } from '../observe/status.ts';
-
 export interface TlsStatus {
   /** Completed handshakes, resumed ones included. */
   handshakes: number;
@@ -57,7 +55,7 @@ const addUp = (a: Record<string, number>, b: Record<string, number>) => {
 };
 
 /** Adds one process's TLS figures into a merged status (the caches' sizes add up too). */
-export function addTlsCounters(into: ProxyStatus, part: ProxyStatus): void {
+export function addTlsCounters(into: { tls?: TlsStatus }, part: { tls?: TlsStatus }): void {
   if (!part.tls) return;
   if (!into.tls) return void (into.tls = structuredClone(part.tls));
   into.tls.handshakes += part.tls.handshakes;

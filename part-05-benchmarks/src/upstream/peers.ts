@@ -4,11 +4,13 @@ import { formatAddress, type Address } from '../address.ts';
 import type { BackendConfig } from '../config.ts';
 import type { Candidate } from './strategies/index.ts';
 import { BackendMetrics } from '../observe/metrics.ts';
-import type { BackendState } from '../observe/status.ts';
 import { BurstLog } from '../burst-log.ts';
 
 /** up: in rotation. down: skipped until downUntil. probation: back after down; one result decides. */
 export type PassiveState = 'up' | 'down' | 'probation';
+
+/** What the status page shows for a backend. */
+export type BackendState = 'up' | 'down' | 'probation' | 'checking';
 
 export class Backend implements Candidate {
   readonly address: Address;

@@ -1,11 +1,11 @@
 // What one request leaves behind: after each attempt, the backend's health and counters; at the
 // end, the client's status counted and the access log line. The exchange says what happened;
 // this keeps the times and writes it down.
-import { accessRecord, type AccessRecord } from './access-log.ts';
+import { accessRecord, type AccessRecord } from '../observe/access-log.ts';
 import type { RequestHead } from '../http/parser.ts';
 import type { Backend, Peers } from '../upstream/peers.ts';
-import type { ExchangeContext } from '../core/exchange-context.ts';
-import { terminationState, type Outcome, type Verdict } from '../core/outcome.ts';
+import type { ExchangeContext } from './exchange-context.ts';
+import { terminationState, type Outcome, type Verdict } from './outcome.ts';
 
 export class RequestRecord {
   /** When the request and the current attempt began (performance.now(), ms). */
