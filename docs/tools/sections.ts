@@ -273,5 +273,35 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.4 Watch it work: the lab',
       units: ['src/demo.ts', 'test/demo.test.ts'],
     },
+    {
+      id: '5a-tls',
+      title: '5.5 TLS termination: listeners, the first byte, SNI and certificates',
+      units: [
+        'src/tls/termination.ts', 'src/tls/tls-config.ts', 'src/tls/certificates.ts', 'src/tls/misdirected.ts', 'test/tls.test.ts',
+        'src/core/exchange-context.ts › interface ExchangeContext › scheme', 'src/http/headers.ts › function backendRequestHead()',
+        'src/config.ts › imports › ./tls/tls-config.ts', 'src/proxy.ts › imports › ./tls/termination.ts', 'src/proxy.ts › imports › ./tls/tls-config.ts',
+        'src/proxy.ts › interface Proxy › addresses', 'src/proxy.ts › function sameListener()',
+      ],
+    },
+    {
+      id: '5b-tls-resumption',
+      title: '5.5 TLS termination: resumption, workers, reload, and bad certificates',
+      units: [
+        'src/tls/session-cache.ts', 'src/tls/ticket-keys.ts', 'src/tls/openssl.ts', 'test/tls-cli.test.ts', 'test/tls-helpers.ts',
+        'src/main.ts › imports › ./tls/ticket-keys.ts', 'src/main.ts › imports › ./tls/tls-config.ts', 'src/proxy.ts › interface ProxyOptions › ticketKeys',
+        'src/proxy.ts › interface Proxy › setTicketKeys()',
+      ],
+    },
+    {
+      id: '5c-tls-cost',
+      title: '5.5 TLS termination: watching it, the demo, and what a handshake costs',
+      units: [
+        'src/tls/tls-status.ts', 'src/tls/demo-certificate.ts', 'bench/tls.ts', 'bench/tls-targets.ts', 'test/tls-bench.test.ts', 'test/tls.browser.test.ts',
+        'test/tls-demo.test.ts', 'src/demo.ts › imports › ./tls/demo-certificate.ts', 'src/demo.ts › const tls', 'src/demo.ts › function tlsFlags()',
+        'src/observe/access-log.ts › interface AccessRecord › tls', 'src/observe/access-log.ts › type AccessLogWriter',
+        'src/observe/prometheus.ts › imports › ../tls/tls-status.ts', 'src/observe/status.ts › imports › ../tls/tls-status.ts',
+        'src/observe/status.ts › interface ProxyStatus › tls',
+      ],
+    },
   ],
 };

@@ -153,7 +153,7 @@ ${backends.map((b, i) => `  server b${i} ${b} check inter 2s observe layer4 erro
 }
 
 /** Runs a system proxy in the foreground until it accepts on `port`; stopping removes its temp dir. */
-async function foreground(binary: string, args: string[], dir: string, port: number): Promise<Started> {
+export async function foreground(binary: string, args: string[], dir: string, port: number): Promise<Started> {
   const child = spawn(binary, args, { stdio: 'ignore' });
   await waitForPort(port);
   return {
@@ -186,7 +186,7 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as net.AddressInfo;

@@ -21,6 +21,7 @@ export const usage = [
   '               [--strategy round-robin|random|least-connections|power-of-two]',
   '               [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
   '               [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
+  '               [--tls-cert FILE --tls-key FILE (the listener speaks TLS; more listeners and settings: the file)]',
   '       either way: [--admin HOST:PORT (status page, /status.json, /metrics)] [--access-log FILE|-]',
 ].join('\n');
 
@@ -37,7 +38,7 @@ const NUMBER_FLAGS = {
 type NumberFlag = keyof typeof NUMBER_FLAGS;
 
 export function parseFlags(argv: string[]): ProxyConfig {
-  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string; admin?: string; 'access-log'?: string } & Partial<
+  let values: { config?: string; listen?: string; backend?: string[]; strategy?: string; workers?: string; admin?: string; 'access-log'?: string; 'tls-cert'?: string; 'tls-key'?: string } & Partial<
     Record<NumberFlag, string>
   >;
   try {
@@ -51,6 +52,8 @@ export function parseFlags(argv: string[]): ProxyConfig {
         workers: { type: 'string' },
         admin: { type: 'string' },
         'access-log': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       },
       strict: true,
@@ -61,7 +64,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
   }
 
   if (values.config !== undefined) {
-    for (const flag of ['backend', 'strategy', ...(Object.keys(NUMBER_FLAGS) as NumberFlag[])] as const) {
+    for (const flag of ['backend', 'strategy', 'tls-cert', 'tls-key', ...(Object.keys(NUMBER_FLAGS) as NumberFlag[])] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --config: put it in the file`, true);
     }
     const config = fromFile(values.config);
@@ -76,6 +79,7 @@ export function parseFlags(argv: string[]): ProxyConfig {
   // Check addresses here so that errors name the flag; the rest goes through validateConfig.
   flagAddress('listen', values.listen);
   for (const text of values.backend) flagAddress('backend', text);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together', true);
   const timeouts: Record<string, unknown> = {};
   for (const [flag, key] of Object.entries(NUMBER_FLAGS)) {
     const text = values[flag as NumberFlag];
@@ -89,11 +93,12 @@ export function parseFlags(argv: string[]): ProxyConfig {
       ...(values.strategy !== undefined && { strategy: values.strategy }),
       ...(values.workers !== undefined && { workers: workerCount(values.workers) }),
       ...timeouts,
+      ...(values['tls-cert'] !== undefined && { tls: { cert: values['tls-cert'], key: values['tls-key'] } }),
     });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // Name the flag, not the config key it fills in.
-    let message = err.message.replace(/^strategy:/, '--strategy:');
+    let message = err.message.replace(/^strategy:/, '--strategy:').replace(/^tls\.(cert|key):/, '--tls-$1:');
     for (const [flag, key] of Object.entries(NUMBER_FLAGS)) message = message.replace(new RegExp(`^${key}:`), `--${flag}:`);
     throw new UsageError(message);
   }

@@ -4,6 +4,7 @@ import type { Address } from './address.ts';
 import type { StrategyName } from './upstream/strategies/index.ts';
 import { DEFAULT_LIMITS, type HeadLimits } from './http/parser.ts';
 import { address, ConfigError, integer, object, onlyKeys, positiveInteger, show, strategy } from './config-checks.ts';
+import { listenerFields, type ListenerFields } from './tls/tls-config.ts';
 
 export { ConfigError } from './config-checks.ts';
 
@@ -48,8 +49,7 @@ export interface BackendKeepAliveConfig {
   maxRequests: number;
 }
 
-export interface ProxyConfig {
-  listen: Address;
+export interface ProxyConfig extends ListenerFields {
   /** Processes sharing the listening socket (nginx's worker_processes). */
   workers: number;
   strategy: StrategyName;
@@ -144,7 +144,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
   const doc = object(raw, '');
   onlyKeys(doc, '', [
     'listen', 'workers', 'strategy', 'backends', 'upstreams', 'virtualHosts', 'healthCheck', ...TIMEOUT_KEYS,
-    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits', 'admin', 'accessLog',
+    'keepAliveRequests', 'clientMaxBodySize', 'backendKeepAlive', 'limits', 'admin', 'accessLog', 'listeners', 'tls',
   ]);
   const strategyName = strategy(doc.strategy ?? DEFAULTS.strategy, 'strategy');
   const upstreams: Record<string, UpstreamConfig> = {};
@@ -160,7 +160,7 @@ export function validateConfig(raw: unknown): ProxyConfig {
     TIMEOUT_KEYS.map((key) => [key, positiveInteger(doc[key] ?? DEFAULTS[key], key)]),
   ) as Record<(typeof TIMEOUT_KEYS)[number], number>;
   const config: ProxyConfig = {
-    listen: address(doc.listen, 'listen'),
+    ...listenerFields(doc),
     workers: workerCount(doc.workers ?? DEFAULTS.workers, 'workers'),
     strategy: strategyName,
     ...timeouts,
@@ -223,7 +223,7 @@ function virtualHosts(raw: unknown, path: string, upstreams: Record<string, Upst
   return raw.map((item, i) => {
     const here = `${path}[${i}]`;
     const entry = object(item, here);
-    onlyKeys(entry, here, ['serverNames', 'upstream']);
+    onlyKeys(entry, here, ['serverNames', 'upstream', 'tls']);
     const names = entry.serverNames;
     if (!Array.isArray(names) || names.length === 0) throw new ConfigError(`${here}.serverNames`, `must be a non-empty list of host names, got ${show(names)}`);
     names.forEach((name, j) => {

@@ -9,6 +9,7 @@ import { formatAddress, parseAddress, type Address } from './address.ts';
 import { processStatus } from './observe/metrics.ts';
 import { validateConfig } from './config.ts';
 import { startAdmin, type Lab } from './observe/admin.ts';
+import { demoCertificate } from './tls/demo-certificate.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000; // as main.ts's, and longer than /slow: Ctrl-C lets it finish
 const MAIN = 'npx tsx part-05-benchmarks/src/main.ts --config FILE --workers N (or --listen HOST:PORT --backend HOST:PORT ...)';
@@ -19,11 +20,12 @@ const MAIN_ONLY: Record<string, string> = {
   '--workers': 'it runs in one process, with its backends',
 };
 const usage = [
-  'usage: npm start -- [--listen HOST:PORT] [--admin HOST:PORT] [--access-log FILE|-]',
+  'usage: npm start -- [--listen HOST:PORT] [--admin HOST:PORT] [--access-log FILE|-] [--tls]',
   '       [--strategy round-robin|random|least-connections|power-of-two]',
   '       [--connect-timeout MS] [--response-timeout MS] [--client-header-timeout MS] [--keepalive-timeout MS]',
   '       [--client-body-timeout MS] [--tunnel-idle-timeout MS] [--client-max-body-size BYTES (0: no limit)]',
-  '       (defaults: 127.0.0.1:8080, the status page on 127.0.0.1:8081, the access log on stdout;',
+  '       (defaults: 127.0.0.1:8080, or 127.0.0.1:8443 with --tls (a localhost certificate made with openssl),',
+  '       the status page on 127.0.0.1:8081, the access log on stdout;',
   '       four demo backends and two virtual hosts come with it)',
   `In front of your own backends, from the repository root: ${MAIN}`,
 ].join('\n');
@@ -72,7 +74,8 @@ const [www1, www2, api1, api2] = demo.map((b) => b.address);
 
 // main.ts's flags set the listener, the strategy, the timeouts and what to watch; the demo adds
 // its virtual hosts, and health checks so that a stopped backend is out within 2 s, as HAProxy's.
-const flags = demoFlags(process.argv.slice(2), demo.slice(0, 2).flatMap((b) => ['--backend', b.address]));
+const tls = process.argv.includes('--tls') ? tlsFlags() : undefined;
+const flags = demoFlags(process.argv.slice(2).filter((arg) => arg !== '--tls'), demo.slice(0, 2).flatMap((b) => ['--backend', b.address]), tls?.flags);
 const { upstreams, virtualHosts, healthCheck } = validateConfig({
   listen: formatAddress(flags.listen),
   strategy: flags.strategy,
@@ -81,7 +84,8 @@ const { upstreams, virtualHosts, healthCheck } = validateConfig({
   virtualHosts: [{ serverNames: ['api.localhost', '*.api.localhost'], upstream: 'api' }],
   healthCheck: { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2 },
 });
-const config: ProxyConfig = { ...flags, upstreams, virtualHosts, healthCheck };
+// With --tls, the access log also says which protocol and cipher each request came over.
+const config: ProxyConfig = { ...flags, upstreams, virtualHosts, healthCheck, tls: { ...flags.tls, logProtocol: tls !== undefined } };
 const proxy = await startProxy(config).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.listen, '--listen'));
 
 const lab: Lab = {
@@ -109,6 +113,9 @@ const admin = await startAdmin(
   lab,
 ).catch((err: NodeJS.ErrnoException) => explainListenError(err, config.admin!, '--admin'));
 const at = formatAddress(proxy.address);
+// With TLS, curl checks the certificate against the demo's CA, for the name it was made for.
+const curl = tls ? `curl --cacert ${tls.ca}` : 'curl';
+const url = tls ? `https://${at.replace('127.0.0.1', 'localhost')}` : `http://${at}`;
 
 let stopping = false;
 const shutdown = async () => {
@@ -126,16 +133,17 @@ process.on('SIGINT', shutdown);
 console.log(`listening on ${at}`);
 console.log(`status on http://${formatAddress(admin.address)}/   (open it in a browser: the lab buttons are there)`);
 console.log(`upstreams: default = www-1, www-2 (${config.strategy}); api = api-1, api-2 (least-connections) for api.localhost`);
+if (tls) console.log(`TLS: a certificate for localhost, signed by the CA in ${tls.ca}; curl trusts it with --cacert (a browser: import it as an authority)`);
 console.log('Try:');
-console.log(`  curl -s http://${at}/a http://${at}/b http://${at}/c      # one connection, balanced per request`);
-console.log(`  curl -s -H 'Host: api.localhost' http://${at}/users       # the api virtual host`);
-console.log(`  curl -s -H 'Host: v2.api.localhost' http://${at}/users    # matches *.api.localhost`);
-console.log(`  curl -si http://${at}/ | head -20                         # Via, and the headers the backend received`);
+console.log(`  ${curl} -s ${url}/a ${url}/b ${url}/c      # one connection, balanced per request`);
+console.log(`  ${curl} -s -H 'Host: api.localhost' ${url}/users       # the api virtual host`);
+console.log(`  ${curl} -s -H 'Host: v2.api.localhost' ${url}/users    # matches *.api.localhost`);
+console.log(`  ${curl} -si ${url}/ | head -20                         # Via, and the headers the backend received`);
 console.log(`  curl -s http://${formatAddress(admin.address)}/metrics | grep lb_backend_requests   # Prometheus`);
 console.log(`The access log ${config.accessLog === '-' ? 'follows on stdout' : `goes to ${config.accessLog}`}, one line per request.`);
 
 /** main.ts's flags, less those the demo cannot honour; --help and mistakes end the process here. */
-function demoFlags(argv: string[], backendFlags: string[]): ProxyConfig {
+function demoFlags(argv: string[], backendFlags: string[], tlsDefaults: string[] = []): ProxyConfig {
   if (argv.includes('--help')) {
     console.log(usage);
     process.exit(0);
@@ -143,10 +151,21 @@ function demoFlags(argv: string[], backendFlags: string[]): ProxyConfig {
   const flag = Object.keys(MAIN_ONLY).find((name) => argv.some((arg) => arg === name || arg.startsWith(`${name}=`)));
   if (flag) fail(`${flag} is not for the demo (${MAIN_ONLY[flag]}). From the repository root: ${MAIN}`);
   try {
-    return parseFlags(['--listen', '127.0.0.1:8080', '--admin', '127.0.0.1:8081', '--access-log', '-', ...argv, ...backendFlags]);
+    return parseFlags(['--listen', '127.0.0.1:8080', '--admin', '127.0.0.1:8081', '--access-log', '-', ...tlsDefaults, ...argv, ...backendFlags]);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     return fail(`${err.message} (npm start -- --help lists the flags)`);
+  }
+}
+
+/** --tls: the listener's default moves to 8443 and speaks TLS, with the demo's localhost certificate. */
+function tlsFlags(): { flags: string[]; ca: string } {
+  try {
+    const made = demoCertificate();
+    // Before the reader's own flags, so that their --listen wins.
+    return { flags: ['--listen', '127.0.0.1:8443', '--tls-cert', made.cert, '--tls-key', made.key], ca: made.ca };
+  } catch (err) {
+    return fail((err as Error).message);
   }
 }
 

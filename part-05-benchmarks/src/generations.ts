@@ -53,10 +53,13 @@ export class Generations {
     this.all.add(this.current);
   }
 
-  /** A new client connection runs under the current generation for its whole life. */
-  adopt(socket: net.Socket): void {
+  /**
+   * A new client connection runs under the current generation for its whole life. `own` gives it
+   * a context of its own, made from the generation's (a TLS connection's: see tls/termination.ts).
+   */
+  adopt(socket: net.Socket, own?: (context: ClientContext) => ClientContext): void {
     const generation = this.current;
-    const client = new ClientConnection(socket, generation.context);
+    const client = new ClientConnection(socket, own ? own(generation.context) : generation.context);
     generation.clients.add(client);
     socket.once('close', () => {
       generation.clients.delete(client);

@@ -8,6 +8,8 @@ import type { ProxyConfig } from './config.ts';
 import { startAdmin } from './observe/admin.ts';
 import { addCountersOf, mergeStatuses, RetiredCounters, type ProxyStatus } from './observe/status.ts';
 import { processStatus } from './observe/metrics.ts';
+import { inheritedTicketKeys, TicketKeyRotation, ticketKeysIn } from './tls/ticket-keys.ts';
+import { hasTls } from './tls/tls-config.ts';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const SHUTTING_DOWN = 'shutting down: no new clients, finishing open connections';
@@ -28,7 +30,10 @@ function readConfig(): ProxyConfig {
 
 /** One proxy in this process (a worker, or the only process). */
 async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
-  const proxy = await startProxy(config);
+  // Alone, this process rotates its own ticket key; a worker has the primary's, and gets each new one.
+  const rotation = announce && hasTls(config) ? new TicketKeyRotation(config.tls.ticketKeyRotationMs, (keys) => proxy.setTicketKeys(keys)) : undefined;
+  const ticketKeys = inheritedTicketKeys() ?? rotation?.keys;
+  const proxy = await startProxy({ ...config, ...(ticketKeys && { ticketKeys }) });
   const status = (): ProxyStatus => ({ ...proxy.status(), processes: [processStatus()] });
 
   let closing: Promise<number> | undefined;
@@ -54,15 +59,17 @@ async function serve(config: ProxyConfig, announce: boolean): Promise<void> {
   });
   // Only now: whoever reads this line may signal us at once, and the handlers must be there.
   if (announce) {
-    console.log(`listening on ${formatAddress(proxy.address)}`);
+    for (const address of proxy.addresses) console.log(`listening on ${formatAddress(address)}`);
     if (config.admin) await announceAdmin(config, async () => status());
     announcePid();
   } else {
     // The primary asks each worker for its numbers and adds them up.
     process.on('message', (message: { statusRequest?: number }) => {
       if (message.statusRequest !== undefined) process.send!({ statusReply: message.statusRequest, status: status() });
+      const keys = ticketKeysIn(message);
+      if (keys) proxy.setTicketKeys(keys);
     });
-    process.send!({ listening: proxy.address });
+    process.send!({ listening: proxy.addresses });
   }
 }
 
@@ -134,7 +141,7 @@ const RESTART_MAX_DELAY_MS = 10_000;
 const RESTART_FORGIVEN_AFTER_MS = 30_000;
 
 /** What a worker tells the primary. */
-type WorkerMessage = { listening?: { host: string; port: number }; startFailed?: string };
+type WorkerMessage = { listening?: Array<{ host: string; port: number }>; startFailed?: string };
 
 /** The primary: forks the workers, relays signals, and speaks for them. */
 function supervise(config: ProxyConfig): void {
@@ -145,7 +152,13 @@ function supervise(config: ProxyConfig): void {
   let deaths = 0;
   let lastDeath = 0;
   const statuses = new WorkerStatuses();
-  const fork = (place: number) => statuses.places.set(cluster.fork().id, place);
+  // The ticket key is made here and shared, so that a ticket from one worker resumes on any other.
+  const ticketKeys = hasTls(config)
+    ? new TicketKeyRotation(config.tls.ticketKeyRotationMs, () => {
+        for (const worker of Object.values(cluster.workers ?? {})) if (worker?.isConnected()) worker.send(ticketKeys!.message());
+      })
+    : undefined;
+  const fork = (place: number) => statuses.places.set(cluster.fork(ticketKeys?.env()).id, place);
   for (let place = 1; place <= config.workers; place++) fork(place);
   cluster.on('message', (worker, message: WorkerMessage) => {
     if (message.startFailed !== undefined) return failedToStart(message.startFailed);
@@ -155,7 +168,7 @@ function supervise(config: ProxyConfig): void {
     // Ready means every worker is ready: each one's signal handlers are in place by now.
     if (listening.size < config.workers) return;
     ready = true;
-    console.log(`listening on ${formatAddress(message.listening)}`);
+    for (const address of message.listening) console.log(`listening on ${formatAddress(address)}`);
     const announced = config.admin ? announceAdmin(config, () => statuses.gather()) : Promise.resolve();
     announced.then(announcePid, (err: Error) => {
       console.error(`error: admin listener: ${err.message}`);

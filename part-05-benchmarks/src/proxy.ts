@@ -15,6 +15,8 @@ import type { Address } from './address.ts';
 import { RateMeter } from './observe/metrics.ts';
 import { AccessLog } from './observe/access-log.ts';
 import { backendStatus, type ProxyStatus } from './observe/status.ts';
+import { TlsTermination } from './tls/termination.ts';
+import { hasTls, type ListenerConfig } from './tls/tls-config.ts';
 
 export interface ProxyOptions extends ProxyConfig {
   /** Where one-line messages go (stderr by default; tests collect them). */
@@ -23,6 +25,8 @@ export interface ProxyOptions extends ProxyConfig {
   now?: () => number;
   /** Random source for the random strategies (tests seed it). */
   random?: Random;
+  /** The session ticket key, from the primary (workers share it); a new one when absent. */
+  ticketKeys?: Buffer;
 }
 
 export interface ProxyStats {
@@ -41,6 +45,8 @@ export interface ProxyStats {
 export interface Proxy {
   /** The address actually bound (the real port when asked for port 0). */
   readonly address: Address;
+  /** Every listener's address, in config order (the first is `address`). */
+  readonly addresses: Address[];
   readonly upstreams: Map<string, Upstream>;
   readonly connections: ConnectionPool;
   /** Sockets the proxy holds right now: clients, backends, idle pooled connections. */
@@ -52,6 +58,8 @@ export interface Proxy {
   whenIdle(): Promise<void>;
   /** Use a new configuration for new connections; open ones finish on the old one (SIGHUP). */
   reload(config: ProxyConfig): void;
+  /** A new session ticket key (rotation): tickets made with the old one need a full handshake. */
+  setTicketKeys(keys: Buffer): void;
   /**
    * Stop accepting, close idle connections, let requests in flight finish for up to deadlineMs,
    * then cut them. Resolves with how many sockets had to be cut.
@@ -81,30 +89,45 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     accessLog,
   });
 
-  // allowHalfOpen: a client that finishes sending may still be waiting for its answer.
-  // noDelay: send each response piece at once instead of letting Nagle's algorithm hold it.
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.track(socket);
-    counters.handled++;
-    generations.adopt(socket);
+  const termination = hasTls(options) ? new TlsTermination(options, options.ticketKeys) : undefined;
+
+  // One server per listener, in config order. allowHalfOpen: a client that finishes sending may
+  // still be waiting for its answer. noDelay: send each response piece at once instead of letting
+  // Nagle's algorithm hold it.
+  const servers = options.listeners.map((_, listener) => {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      sockets.track(socket); // the TCP socket: a TLS socket over it closes with it
+      counters.handled++;
+      if (!termination?.isTls(listener)) return generations.adopt(socket);
+      // Once its handshake is done, a TLS connection runs with a context of its own (X-Forwarded-Proto, SNI).
+      termination.accept(socket, listener, (secure) => generations.adopt(secure, (context) => termination.contextFor(secure, context, listener)));
+    });
+    // Past maxClients, Node closes new connections at once: each client needs a second descriptor
+    // for its backend, and running out of them would fail everybody.
+    if (maxClients !== undefined) server.maxConnections = maxClients;
+    server.on('drop', () => {
+      counters.dropped++;
+      acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
+    });
+    return server;
   });
 
-  // Past maxClients, Node closes new connections at once: each client needs a second descriptor
-  // for its backend, and running out of them would fail everybody.
-  if (maxClients !== undefined) server.maxConnections = maxClients;
-  server.on('drop', () => {
-    counters.dropped++;
-    acceptTrouble.event(`too many open files: at ${maxClients} clients, closing new connections`);
-  });
-
-  server.listen(options.listen.port, options.listen.host);
-  await once(server, 'listening');
-  // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
-  server.on('error', (err) => acceptTrouble.event(err.message));
-  const { address: host, port } = server.address() as net.AddressInfo;
+  const addresses: Address[] = [];
+  for (const [i, server] of servers.entries()) {
+    // --listen overrides the first listener's address.
+    const at = i === 0 ? options.listen : options.listeners[i]!.address;
+    server.listen(at.port, at.host);
+    await once(server, 'listening');
+    // From now on an accept error (EMFILE, ENFILE) is a moment's shortage, not a reason to stop.
+    server.on('error', (err) => acceptTrouble.event(err.message));
+    const { address: host, port } = server.address() as net.AddressInfo;
+    addresses.push({ host, port });
+  }
+  const { host, port } = addresses[0]!;
 
   return {
     address: { host, port },
+    addresses,
     get upstreams() {
       return generations.current.context.upstreams;
     },
@@ -136,6 +159,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         connections,
         requests: { total: counters.requests, perSecond: rate.perSecond(), responses: [...counters.responses] },
         accessLogDropped: accessLog?.dropped ?? 0,
+        ...(termination && { tls: termination.status() }),
         upstreams: [...current.context.upstreams.values()].map((upstream) => ({
           name: upstream.name,
           strategy: current.context.config.upstreams[upstream.name]!.strategy,
@@ -154,11 +178,16 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       if (config.accessLog !== options.accessLog || config.admin?.port !== options.admin?.port || config.admin?.host !== options.admin?.host) {
         log('reload: the access log and the admin address cannot change without a restart');
       }
+      if (config.listeners.length === options.listeners.length && config.listeners.every((l, i) => sameListener(l, options.listeners[i]!, i))) {
+        const kept = termination?.reload(config); // new certificates for new connections
+        if (kept) log(kept);
+      } else log('reload: listeners cannot be added, removed or changed to or from TLS without a restart; certificates stay as they were');
       generations.reload(config);
       log('reload: new configuration in force for new connections; open ones finish on the old one');
     },
+    setTicketKeys: (keys: Buffer) => termination?.setTicketKeys(keys),
     async close(deadlineMs = 10_000) {
-      server.close();
+      for (const server of servers) server.close();
       clearInterval(sampler);
       generations.retireAll();
       let cut = 0;
@@ -172,4 +201,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       return cut;
     },
   };
+}
+
+/** The same address (the first one is checked as `listen`), and both plain or both TLS. */
+function sameListener(a: ListenerConfig, b: ListenerConfig, index: number): boolean {
+  const sameAddress = index === 0 || (a.address.host === b.address.host && a.address.port === b.address.port);
+  return sameAddress && (a.certificate === undefined) === (b.certificate === undefined);
 }

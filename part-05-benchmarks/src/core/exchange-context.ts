@@ -8,7 +8,7 @@ import type { Strategy } from '../upstream/strategies/index.ts';
 import type { ProxyConfig } from '../config.ts';
 import type { BurstLog } from '../burst-log.ts';
 import type { Counters } from '../counters.ts';
-import type { AccessLog } from '../observe/access-log.ts';
+import type { AccessLogWriter } from '../observe/access-log.ts';
 
 /** A named group of backends with its strategy (nginx's `upstream` block). */
 export interface Upstream {
@@ -27,7 +27,9 @@ export interface ExchangeContext {
   localTrouble: BurstLog;
   counters: Counters;
   /** One line per request, when configured. */
-  accessLog: AccessLog | undefined;
+  accessLog: AccessLogWriter | undefined;
+  /** "https" for a connection to a TLS listener (X-Forwarded-Proto); absent for plain HTTP. */
+  scheme?: 'https';
 }
 
 /**

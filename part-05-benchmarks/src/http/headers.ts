@@ -41,13 +41,14 @@ export function backendRequestHead(
   framing: Framing,
   upgrade: string | undefined,
   backendName: string,
+  scheme: 'http' | 'https' = 'http',
 ): Buffer {
   const fields = endToEnd(head, FORWARDING);
   // HTTP/1.0 allows a request without Host; the HTTP/1.1 request we send must have one.
   if (headerValues(head, 'host').length === 0) fields.unshift(['host', backendName]);
   const priorFor = headerValues(head, 'x-forwarded-for');
   fields.push(['x-forwarded-for', [...priorFor, clientIp].join(', ')]);
-  fields.push(['x-forwarded-proto', 'http']);
+  fields.push(['x-forwarded-proto', scheme]);
   const host = headerValues(head, 'host')[0];
   if (host !== undefined) fields.push(['x-forwarded-host', host]);
   appendVia(fields, head);

@@ -28,7 +28,12 @@ export interface AccessRecord {
   requestSeconds: number;
   /** HAProxy's termination state: who ended the exchange, in which phase ("--": normally). */
   termination: string;
+  /** $ssl_protocol $ssl_cipher, on a TLS connection when the operator asked for them. */
+  tls?: string;
 }
+
+/** What a connection writes its lines through: the log, or a view of it that adds fields (TLS). */
+export type AccessLogWriter = Pick<AccessLog, 'write'>;
 
 /**
  * A request's line; `head` is absent for a request refused before its head could be read, and
@@ -100,7 +105,7 @@ export function formatLine(r: AccessRecord, now = new Date()): string {
     `${r.clientIp} - - [${timeLocal(now)}] "${escape(r.requestLine)}" ${r.status} ${r.bodyBytes} ` +
     `"${escape(r.referer ?? '-')}" "${escape(r.userAgent ?? '-')}" ` +
     `${dash(r.upstreams.map((u) => u.address))} ${dash(r.upstreams.map((u) => String(u.status)))} ` +
-    `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)} ${r.termination}\n`
+    `${dash(r.upstreams.map((u) => u.seconds.toFixed(3)))} ${r.requestSeconds.toFixed(3)} ${r.termination}${r.tls === undefined ? '' : ` ${r.tls}`}\n`
   );
 }
 

@@ -1,6 +1,7 @@
 // /metrics: the status document in Prometheus' text exposition format (version 0.0.4).
 import { LATENCY_BUCKETS } from './metrics.ts';
 import type { ProcessStatus, ProxyStatus } from './status.ts';
+import { tlsMetrics } from '../tls/tls-status.ts';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 const STATES = ['up', 'down', 'probation', 'checking'];
@@ -26,6 +27,7 @@ export function prometheusText(status: ProxyStatus): string {
   metric('lb_requests_total', 'counter', 'Requests read from clients.', [['', status.requests.total]]);
   metric('lb_responses_total', 'counter', 'Responses sent to clients, by status class.', CLASSES.map((k, i) => [`{class="${k}"}`, status.requests.responses[i]!]));
   metric('lb_access_log_dropped_total', 'counter', 'Access log lines dropped because the log could not keep up.', [['', status.accessLogDropped]]);
+  tlsMetrics(status.tls, metric);
 
   const rows = status.upstreams.flatMap((u) => u.backends.map((b) => {
     const name = b.name === undefined ? '' : `,name="${escape(b.name)}"`;

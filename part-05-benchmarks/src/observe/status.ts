@@ -2,6 +2,7 @@
 // /metrics formats. Workers each make one; the primary merges them into the whole proxy's.
 import { quantile, type ProcessStatus } from './metrics.ts';
 import type { Backend, BackendState } from '../upstream/peers.ts';
+import { addTlsCounters, type TlsStatus } from '../tls/tls-status.ts';
 
 /** up: in rotation. down: out after failures (passive). probation: on trial, the first result decides.
  *  checking: out because active health checks fail; back after `rise` good probes. */
@@ -51,6 +52,8 @@ export interface ProxyStatus {
   /** Access log lines dropped because the file or pipe could not keep up. */
   accessLogDropped: number;
   upstreams: UpstreamStatus[];
+  /** Handshakes, resumptions, failures, protocols and ciphers: present when a listener speaks TLS. */
+  tls?: TlsStatus;
   /** Each process's own figures (process_* in /metrics): one, or the primary and every worker. */
   processes?: ProcessStatus[];
   /** Demo backends the page may stop, start, slow down or break (the lab in `npm start`). */
@@ -137,6 +140,7 @@ function addCounters(into: ProxyStatus, part: ProxyStatus): void {
   into.requests.total += part.requests.total;
   into.requests.responses = sum(into.requests.responses, part.requests.responses);
   into.accessLogDropped += part.accessLogDropped;
+  addTlsCounters(into, part);
 }
 
 function addBackendCounters(into: BackendStatus, other: BackendStatus): void {
