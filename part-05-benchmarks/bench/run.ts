@@ -10,6 +10,7 @@ import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts'
 import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 import { checkout, type Build } from './builds.ts';
+import { ledgerTargets, writeLedger, type LedgerPatch } from './ledger.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -26,6 +27,13 @@ const USAGE = `usage: npm run bench -- [options]
   --workers N      also measure part 5 with --workers N
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
+  --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5, then part 5
+                   without each guarantee (one temporary copy per patch in bench/ledger/, applied
+                   with git apply), part 5 + access log and part 5 + admin, in one interleaved run
+                   of the small scenario (unless --scenario says otherwise); prints and writes
+                   ledger.md: each guarantee's µs per request and its share of the gap between part
+                   5 and the HTTP floor. A patch that no longer applies is an error (exit 2).
+                   With --quick: a smoke run
   --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
   --publish        write the book's published report instead: docs/benchmarks.md and .svg and
                    part-05-benchmarks/results/latest.json (a full run only)
@@ -41,6 +49,7 @@ try {
       at: { type: 'string', multiple: true },
       workers: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      ledger: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       duration: { type: 'string' },
@@ -61,6 +70,10 @@ if (values.publish && (values.quick || values.part !== undefined || values.scena
   console.error('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
   process.exit(2);
 }
+if (values.ledger && (values.publish || (values.part !== undefined && Number(values.part) !== 5))) {
+  console.error('error: --ledger measures part 5 against the HTTP floor: no --publish, and no --part but 5');
+  process.exit(2);
+}
 const quick = values.quick;
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const duration = Number(values.duration ?? (quick ? 1 : 5));
@@ -74,7 +87,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'pool of 3, one backend killed mid-run', key: 'killed', connections: 50, path: '/', killBackend: true },
 ];
 
-const scenarios = SCENARIOS.filter((s) => values.scenario === undefined || s.key === values.scenario);
+// The ledger is about per-request cost: the small scenario, unless asked for another.
+const scenarioKey = values.scenario ?? (values.ledger ? 'small' : undefined);
+const scenarios = SCENARIOS.filter((s) => scenarioKey === undefined || s.key === scenarioKey);
 if (scenarios.length === 0) {
   console.error(`error: --scenario must be one of ${SCENARIOS.map((s) => s.key).join(', ')}, got "${values.scenario}"`);
   process.exit(2);
@@ -93,6 +108,19 @@ if (values.part !== undefined) {
   // Part 5 is always measured beside both floors.
   const floors = wanted === PARTS[4] ? [PARTS[1]!, HTTP_FLOOR] : [];
   targets = [DIRECT, ...floors, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
+}
+let ledger: { patches: LedgerPatch[]; remove(): void } | undefined;
+if (values.ledger) {
+  try {
+    const built = ledgerTargets(ROOT);
+    ledger = built;
+    process.on('exit', () => built.remove());
+    // The floors and part 5, then part 5 less each guarantee, and part 5 with each flag on.
+    targets = [DIRECT, PARTS[1]!, HTTP_FLOOR, PARTS[4]!, ...built.targets];
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(2);
+  }
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
 const builds: Build[] = [];
@@ -133,7 +161,15 @@ const flags = process.argv.slice(2).join(' ');
 const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
 const results: Results = {
   machine: machine(),
-  settings: { command, runs, duration, quick, wrk: Boolean(wrk), builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })) },
+  settings: {
+    command,
+    runs,
+    duration,
+    quick,
+    wrk: Boolean(wrk),
+    builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })),
+    ledger: ledger?.patches.map((p) => ({ label: `part 5 − ${p.name}`, patch: `bench/ledger/${p.name}.patch`, guarantee: p.guarantee })),
+  },
   scenarios: [],
 };
 try {
@@ -176,6 +212,7 @@ console.log(`req/s: median of the runs. p99: 99th-percentile latency. errors: fa
   in brackets, user/system apart: JavaScript's work, and the kernel's (system calls, TCP).
 gen N%: the load generator's own CPU use; "*" above 90% means the generator, not the proxy, was the limit.`);
 console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
+if (ledger) console.log(writeLedger(results, ledger.patches, outDir));
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
 async function measure(target: Started, scenario: Scenario, seconds: number, warmUp: boolean): Promise<Measurement> {
