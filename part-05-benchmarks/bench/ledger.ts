@@ -7,13 +7,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { patched, type Build } from './builds.ts';
+import { copyPart, patched, type Build } from './builds.ts';
 import { median, type Results } from './report.ts';
 import { proxyIn, type Target } from './targets.ts';
 
 export const LEDGER_DIR = fileURLToPath(new URL('ledger/', import.meta.url));
 const ACCESS_LOG = 'part 5 + access log';
 const ADMIN = 'part 5 + admin';
+/** Part 5 again, from an unpatched copy: what it measures apart from part 5 is the run's noise. */
+const CONTROL = 'part 5, again';
 
 export interface LedgerPatch {
   /** The file, e.g. bench/ledger/deadlines.patch. */
@@ -46,7 +48,9 @@ export function ledgerTargets(root: string): { patches: LedgerPatch[]; targets: 
   const patches = ledgerPatches();
   const logDir = mkdtempSync(join(tmpdir(), 'bench-access-log-'));
   const builds: Build[] = [];
+  const control = copyPart(root);
   const remove = () => {
+    control.remove();
     for (const b of builds.splice(0)) b.remove();
     rmSync(logDir, { recursive: true, force: true });
   };
@@ -61,6 +65,7 @@ export function ledgerTargets(root: string): { patches: LedgerPatch[]; targets: 
   }
   const part5 = join(root, 'part-05-benchmarks');
   const targets = [
+    proxyIn(CONTROL, control.folder),
     ...builds.map((b) => proxyIn(b.label, b.folder)),
     proxyIn(ACCESS_LOG, part5, true, ['--access-log', join(logDir, 'access.log')]),
     proxyIn(ADMIN, part5, true, ['--admin', '127.0.0.1:0']),
@@ -92,6 +97,11 @@ export function writeLedger(results: Results, patches: LedgerPatch[], outDir: st
   md += `Part 5: ${us(part5.median)} µs/req (${part5.range}); the HTTP floor: ${us(floor.median)} (${floor.range}); the gap: ${us(gap)} µs/req.\n\n`;
   md += '| guarantee taken out | target | µs/req (runs) | saving µs/req | share of the gap |\n| --- | --- | --- | --- | --- |\n';
   let text = `\nThe ledger (${entry.scenario.name}): part 5 ${us(part5.median)} µs/req (${part5.range}), the HTTP floor ${us(floor.median)} (${floor.range}), gap ${us(gap)}\n`;
+  // The control: nothing taken out, so its "saving" is only how far one run's figure for the same code can stray.
+  const again = of(CONTROL);
+  const noise = part5.median - again.median;
+  md += `| nothing (part 5 again, from an unpatched copy: the run's noise) | ${CONTROL} | ${us(again.median)} (${again.range}) | ${us(noise)} | ${share(noise)} |\n`;
+  text += `  ${'nothing (part 5 again: the noise)'.padEnd(46)} ${us(again.median).padStart(6)} µs/req (${again.range.padStart(7)})  saving ${us(noise).padStart(5)}  ${share(noise).padStart(4)} of the gap\n`;
   let sum = 0;
   for (const patch of patches) {
     const label = `part 5 − ${patch.name}`;
@@ -114,7 +124,7 @@ export function writeLedger(results: Results, patches: LedgerPatch[], outDir: st
   }
   md += '\nWhat nginx does for each guarantee (from each patch\'s comment):\n\n';
   for (const patch of patches) md += `- **${patch.guarantee}** (\`bench/ledger/${patch.name}.patch\`): ${patch.nginx}\n`;
-  md += '\nA saving smaller than the runs\' spread is noise. Savings need not add up to the gap: taking one guarantee out can change how V8 optimises the rest, and what part 5 pays for its structure (phases, the exchange and its helpers, the pool, the strategy, Node\'s stream machinery around its reads and writes) is in no patch.\n';
+  md += '\nA saving no larger than the control\'s, or inside the runs\' spread, is noise. Savings need not add up to the gap: taking one guarantee out can change how V8 optimises the rest, and what part 5 pays for its structure (phases, the exchange and its helpers, the pool, the strategy, Node\'s stream machinery around its reads and writes) is in no patch.\n';
   writeFileSync(join(outDir, 'ledger.md'), md);
   return `${text}  (saving: part 5 less the build without it; the runs' spread is in brackets: a saving inside it is noise)\n\nwrote ${join(outDir, 'ledger.md')}`;
 }

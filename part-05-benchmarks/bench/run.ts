@@ -27,9 +27,10 @@ const USAGE = `usage: npm run bench -- [options]
   --workers N      also measure part 5 with --workers N
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
-  --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5, then part 5
-                   without each guarantee (one temporary copy per patch in bench/ledger/, applied
-                   with git apply), part 5 + access log and part 5 + admin, in one interleaved run
+  --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5 and an unpatched
+                   copy of it (the run's noise), then part 5 without each guarantee (one temporary
+                   copy per patch in bench/ledger/, applied with git apply), part 5 + access log
+                   and part 5 + admin, in one interleaved run
                    of the small scenario (unless --scenario says otherwise); prints and writes
                    ledger.md: each guarantee's µs per request and its share of the gap between part
                    5 and the HTTP floor. A patch that no longer applies is an error (exit 2).
