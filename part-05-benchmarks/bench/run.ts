@@ -30,8 +30,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5 and an unpatched
                    copy of it (the run's noise), then part 5 without each guarantee (one temporary
                    copy per patch in bench/ledger/, applied with git apply), part 5 + access log
-                   and part 5 + admin, in one interleaved run
-                   of the small scenario (unless --scenario says otherwise); prints and writes
+                   and part 5 + admin, in one interleaved run of the small scenario (unless
+                   --scenario says otherwise), each round starting at another target; prints and writes
                    ledger.md: each guarantee's µs per request and its share of the gap between part
                    5 and the HTTP floor. A patch that no longer applies is an error (exit 2).
                    With --quick: a smoke run
@@ -184,7 +184,9 @@ try {
       const total = here.length * (runs + 1 - firstRun);
       let i = 0;
       for (let run = firstRun; run <= runs; run++) {
-        for (const target of here) {
+        // The ledger's rows differ by a few µs: each round starts at another target, so none is always first or last.
+        const shift = values.ledger && run > 0 ? Math.round(((run - 1) * here.length) / runs) : 0;
+        for (const target of [...here.slice(shift), ...here.slice(0, shift)]) {
           i++;
           const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
           process.stdout.write(`[${s + 1}/${scenarios.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
