@@ -30,7 +30,7 @@ function codeFiles(folder: string): string[] {
       if (['node_modules', 'results'].includes(entry.name)) continue;
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (/\.(ts|js|mjs|json|sh|conf|html)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
+      else if (/\.(ts|js|mjs|json|sh|conf|html|patch)$/.test(entry.name) && !entry.name.endsWith('-lock.json')) {
         files.push(relative(folder, path));
       }
     }

@@ -163,6 +163,16 @@ export const SECTIONS: Record<string, Section[]> = {
       units: ['bench/fd-exhaustion.ts'],
     },
     {
+      id: '1d-ledger',
+      title: '5.1 Measuring: what each guarantee costs (the ledger), and the runs the book keeps',
+      units: [
+        'bench/ledger.ts', 'bench/ledger', 'bench/kept-runs.ts', 'test/ledger.test.ts',
+        'bench/builds.ts › function copyPart()', 'bench/builds.ts › function applyPatch()', 'bench/builds.ts › function patched()',
+        'bench/run.ts › imports › ./kept-runs.ts', 'bench/run.ts › imports › ./ledger.ts', 'bench/run.ts › let ledger', 'bench/run.ts › if (values.ledger) {',
+        'bench/run.ts › const badName', 'bench/run.ts › if (badName) {',
+      ],
+    },
+    {
       id: '2a-handlers',
       title: '5.2 Tuning, step 1: handler objects, listeners attached once',
       units: [

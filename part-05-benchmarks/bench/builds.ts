@@ -1,9 +1,10 @@
 // Builds of other commits, measured in the same interleaved run as today's code (`--at COMMIT`):
 // each commit is checked out into a temporary git worktree, and its load balancer runs from there.
+// And builds of today's part 5 with one ledger patch applied (`--ledger`), in a temporary copy.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export interface Build {
   /** The table's label: "@" and the short hash. */
@@ -33,4 +34,34 @@ export function checkout(root: string, commit: string): Build {
       rmSync(join(dir, '..'), { recursive: true, force: true });
     },
   };
+}
+
+/** A copy of the part 5 folder at `root` (without node_modules and results) in a temporary folder, beside a link to the repository's packages. */
+export function copyPart(root: string): { folder: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
+  const folder = join(dir, 'part-05-benchmarks');
+  const skip = new Set(['node_modules', 'results'].map((name) => join(root, 'part-05-benchmarks', name)));
+  cpSync(join(root, 'part-05-benchmarks'), folder, { recursive: true, filter: (source) => !skip.has(source) });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  return { folder, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `git apply` of a patch (paths a/src/... relative to the part folder) in `folder`; throws with git's message if it does not apply. */
+export function applyPatch(folder: string, patch: string, check = false): void {
+  // The ceiling keeps git from finding a repository above the copy (it would read paths from that repository's root).
+  const env = { ...process.env, GIT_CEILING_DIRECTORIES: dirname(folder) };
+  execFileSync('git', ['apply', '-p1', ...(check ? ['--check'] : []), patch], { cwd: folder, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Today's part 5 with one ledger patch applied, labelled "part 5 − NAME" after the patch file. */
+export function patched(root: string, patch: string): Build {
+  const copy = copyPart(root);
+  try {
+    applyPatch(copy.folder, patch);
+  } catch (err) {
+    copy.remove();
+    throw err;
+  }
+  const name = basename(patch, '.patch');
+  return { label: `part 5 − ${name}`, commit: 'working tree', subject: patch, folder: copy.folder, remove: copy.remove };
 }

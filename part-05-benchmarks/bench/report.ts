@@ -40,6 +40,8 @@ export interface Results {
     wrk: boolean;
     /** Other commits measured in the same run (--at), as labelled in the tables. */
     builds?: Array<{ label: string; commit: string; subject: string }>;
+    /** Part 5 with one ledger patch applied each (--ledger), as labelled in the tables. */
+    ledger?: Array<{ label: string; patch: string; guarantee: string }>;
   };
   scenarios: Array<{ scenario: Scenario; targets: Array<{ target: string; runs: Measurement[] }> }>;
 }
@@ -56,7 +58,7 @@ export function machine(): Record<string, string | number> {
   };
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
@@ -124,6 +126,7 @@ export function writeReport(results: Results, markdownPath: string): string {
     ? `--quick: ${s.runs} run of ${s.duration} s per target and scenario, no warm-up: cold figures, not comparable with a full run's. `
     : `${s.runs} measured run(s) of ${s.duration} s per target and scenario, after a 1 s warm-up, interleaved across targets. `;
   for (const b of s.builds ?? []) md += `\`${b.label}\` is part 5 at commit ${b.commit} ("${b.subject}"). `;
+  for (const l of s.ledger ?? []) md += `\`${l.label}\` is part 5 without ${l.guarantee} (${l.patch}). `;
   md += 'req/s is the median (min-max); latencies are medians of the runs; errors are summed. ';
   md += 'Proxy CPU is user+system time of the proxy\'s processes (from /proc) per request served, and the two apart (user: JavaScript; system: the kernel). ';
   md += 'Generator CPU above ~90% means the load generator, not the proxy, was the limit (marked *). ';

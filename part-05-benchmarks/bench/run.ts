@@ -6,11 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { cpuMicros, cpuTimes, start, which, type Started } from './processes.ts';
+import { cpuTimes, start, which, type Started } from './processes.ts';
+import { runWrk, type Generated } from './wrk.ts';
 import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
 import { checkout, type Build } from './builds.ts';
 import { checkRunName, keepRun } from './kept-runs.ts';
+import { ledgerTargets, writeLedger, type LedgerPatch } from './ledger.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -27,6 +29,14 @@ const USAGE = `usage: npm run bench -- [options]
   --workers N      also measure part 5 with --workers N
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
+  --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5 and an unpatched
+                   copy of it (the run's noise), then part 5 without each guarantee (one temporary
+                   copy per patch in bench/ledger/, applied with git apply), part 5 + access log
+                   and part 5 + admin, in one interleaved run of the small scenario (unless
+                   --scenario says otherwise), each round starting at another target; prints and writes
+                   ledger.md: each guarantee's µs per request and its share of the gap between part
+                   5 and the HTTP floor. A patch that no longer applies is an error (exit 2).
+                   With --quick: a smoke run
   --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
   --keep NAME      also keep this run as docs/runs/NAME.json, for the chapters to quote
                    (each quoted table is marked <!-- run: NAME, scenario: KEY -->; a docs test checks it)
@@ -44,6 +54,7 @@ try {
       at: { type: 'string', multiple: true },
       workers: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      ledger: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       duration: { type: 'string' },
@@ -65,6 +76,10 @@ if (values.publish && (values.quick || values.part !== undefined || values.scena
   console.error('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
   process.exit(2);
 }
+if (values.ledger && (values.publish || (values.part !== undefined && Number(values.part) !== 5))) {
+  console.error('error: --ledger measures part 5 against the HTTP floor: no --publish, and no --part but 5');
+  process.exit(2);
+}
 const badName = values.keep === undefined ? undefined : checkRunName(values.keep);
 if (badName) {
   console.error(`error: ${badName}`);
@@ -83,7 +98,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'pool of 3, one backend killed mid-run', key: 'killed', connections: 50, path: '/', killBackend: true },
 ];
 
-const scenarios = SCENARIOS.filter((s) => values.scenario === undefined || s.key === values.scenario);
+// The ledger is about per-request cost: the small scenario, unless asked for another.
+const scenarioKey = values.scenario ?? (values.ledger ? 'small' : undefined);
+const scenarios = SCENARIOS.filter((s) => scenarioKey === undefined || s.key === scenarioKey);
 if (scenarios.length === 0) {
   console.error(`error: --scenario must be one of ${SCENARIOS.map((s) => s.key).join(', ')}, got "${values.scenario}"`);
   process.exit(2);
@@ -102,6 +119,19 @@ if (values.part !== undefined) {
   // Part 5 is always measured beside both floors.
   const floors = wanted === PARTS[4] ? [PARTS[1]!, HTTP_FLOOR] : [];
   targets = [DIRECT, ...floors, wanted, HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
+}
+let ledger: { patches: LedgerPatch[]; remove(): void } | undefined;
+if (values.ledger) {
+  try {
+    const built = ledgerTargets(ROOT);
+    ledger = built;
+    process.on('exit', () => built.remove());
+    // The floors and part 5, then part 5 less each guarantee, and part 5 with each flag on.
+    targets = [DIRECT, PARTS[1]!, HTTP_FLOOR, PARTS[4]!, ...built.targets];
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(2);
+  }
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
 const builds: Build[] = [];
@@ -142,7 +172,15 @@ const flags = process.argv.slice(2).join(' ');
 const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
 const results: Results = {
   machine: machine(),
-  settings: { command, runs, duration, quick, wrk: Boolean(wrk), builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })) },
+  settings: {
+    command,
+    runs,
+    duration,
+    quick,
+    wrk: Boolean(wrk),
+    builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })),
+    ledger: ledger?.patches.map((p) => ({ label: `part 5 − ${p.name}`, patch: `bench/ledger/${p.name}.patch`, guarantee: p.guarantee })),
+  },
   scenarios: [],
 };
 try {
@@ -156,7 +194,9 @@ try {
       const total = here.length * (runs + 1 - firstRun);
       let i = 0;
       for (let run = firstRun; run <= runs; run++) {
-        for (const target of here) {
+        // The ledger's rows differ by a few µs: each round starts at another target, so none is always first or last.
+        const shift = values.ledger && run > 0 ? Math.round(((run - 1) * here.length) / runs) : 0;
+        for (const target of [...here.slice(shift), ...here.slice(0, shift)]) {
           i++;
           const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
           process.stdout.write(`[${s + 1}/${scenarios.length} ${scenario.key}] ${target.name.padEnd(10)} ${label} (${i}/${total})\n`);
@@ -185,6 +225,7 @@ console.log(`req/s: median of the runs. p99: 99th-percentile latency. errors: fa
   in brackets, user/system apart: JavaScript's work, and the kernel's (system calls, TCP).
 gen N%: the load generator's own CPU use; "*" above 90% means the generator, not the proxy, was the limit.`);
 console.log(`\nwrote ${join(outDir, 'latest.json')} and ${reportPath}${values.publish ? ' (published)' : ''}`);
+if (ledger) console.log(writeLedger(results, ledger.patches, outDir));
 if (values.keep !== undefined) console.log(`kept as ${keepRun(ROOT, values.keep, results)}`);
 
 /** One measured run: the generator in its own process, the proxy's CPU time read around it. */
@@ -214,11 +255,9 @@ async function measure(target: Started, scenario: Scenario, seconds: number, war
   };
 }
 
-type Generated = Omit<Measurement, 'proxyMicrosPerRequest' | 'proxyUserMicrosPerRequest' | 'proxySystemMicrosPerRequest' | 'generatorCpuPercent'>;
-
 async function generate(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
   // wrk, when installed, costs the shared CPU less than autocannon; the report names the generator.
-  if (wrk && !scenario.killBackend) return runWrk(port, scenario, seconds);
+  if (wrk && !scenario.killBackend) return runWrk(wrk, port, scenario, seconds);
   // The killed scenario counts lost requests, which autocannon does not see (it reconnects quietly).
   const [script, generator] = scenario.close ? ['close-generator.ts', 'own'] : scenario.killBackend ? ['counting-generator.ts', 'counting'] : ['autocannon-runner.ts', 'autocannon'];
   const args = scenario.close || scenario.killBackend
@@ -229,36 +268,4 @@ async function generate(port: number, scenario: Scenario, seconds: number): Prom
   child.stdout.on('data', (chunk: Buffer) => (out += chunk));
   await once(child, 'close');
   return { ...JSON.parse(out.trim().split('\n').at(-1)!), generator };
-}
-
-/** wrk keeps its connections alive, or with "Connection: close" reconnects for every request. */
-async function runWrk(port: number, scenario: Scenario, seconds: number): Promise<Generated> {
-  const close = scenario.close ? ['-H', 'Connection: close'] : [];
-  const child = spawn(wrk!, ['-t1', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', ...close, `http://127.0.0.1:${port}${scenario.path}`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  let cpu = 0;
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  const sampler = setInterval(() => (cpu = cpuMicros(child.pid!) || cpu), 100);
-  await once(child, 'close');
-  clearInterval(sampler);
-  const number = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
-  const ms = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) return 0;
-    const scale = { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'] ?? 1;
-    return Number(m[1]) * scale;
-  };
-  const requests = number(/(\d+) requests in/);
-  const errors = number(/Non-2xx or 3xx responses: (\d+)/) + [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
-  return {
-    requests,
-    rps: number(/Requests\/sec:\s+([\d.]+)/),
-    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
-    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
-    errors,
-    generatorCpuMs: cpu / 1000,
-    generator: 'wrk',
-  };
 }
