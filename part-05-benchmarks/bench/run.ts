@@ -2,7 +2,8 @@
 // to results/bench/ (ignored by git); only --publish rewrites the book's published report.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,8 @@ const USAGE = `usage: npm run bench -- [options]
   --at COMMIT      also measure part 5 as it was at COMMIT (checked out into a temporary
                    worktree, labelled @HASH); give it as often as needed
   --workers N      also measure part 5 with --workers N
+  --access-log     part 5 and each --at build write an access log (to a temporary file), so a
+                   change to the log is measured against the commits before it
   --admin          also measure part 5 with its admin listener on (what the status page costs
                    when nobody is looking at it)
   --ledger         the cost ledger: direct, part 2's pump, the HTTP floor, part 5 and an unpatched
@@ -54,6 +57,7 @@ try {
       at: { type: 'string', multiple: true },
       workers: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      'access-log': { type: 'boolean', default: false },
       ledger: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
@@ -154,6 +158,16 @@ if (values.workers !== undefined) {
 if (values.admin) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   targets.splice(at, 0, proxyIn('part 5 +admin', join(ROOT, 'part-05-benchmarks'), true, ['--admin', '127.0.0.1:0']));
+}
+if (values['access-log']) {
+  // Each build of part 5 writes its own access log, so a change to the log is measured before and after.
+  const logs = mkdtempSync(join(tmpdir(), 'bench-logs-'));
+  process.on('exit', () => rmSync(logs, { recursive: true, force: true }));
+  const folders = new Map([['part 5', join(ROOT, 'part-05-benchmarks')], ...builds.map((b): [string, string] => [b.label, b.folder])]);
+  targets = targets.map((t) => {
+    const folder = folders.get(t.name);
+    return folder ? proxyIn(`${t.name} +log`, folder, true, ['--access-log', join(logs, `${t.name.replace(/\W/g, '')}.log`)]) : t;
+  });
 }
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
