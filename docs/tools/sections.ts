@@ -311,6 +311,8 @@ export const SECTIONS: Record<string, Section[]> = {
         'src/observe/access-log.ts › interface AccessRecord › tls', 'src/observe/access-log.ts › type AccessLogWriter',
         'src/observe/prometheus.ts › imports › ../tls/tls-status.ts', 'src/observe/status.ts › imports › ../tls/tls-status.ts',
         'src/observe/status.ts › interface ProxyStatus › tls',
+        'src/proxy.ts › const PLAIN_HTTP_SENT', 'src/proxy.ts › imports › ./core/request-record.ts', 'src/proxy.ts › imports › ./core/outcome.ts',
+        "test/tls.test.ts › describe.skipIf('TLS termination') › it('answers plain HTTP on the TLS port with a 400 and closes, counted and logged as a refused request')",
       ],
     },
   ],

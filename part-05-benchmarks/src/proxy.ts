@@ -15,7 +15,9 @@ import type { Address } from './address.ts';
 import { RateMeter } from './observe/metrics.ts';
 import { AccessLog } from './observe/access-log.ts';
 import { backendStatus, type ProxyStatus } from './observe/status.ts';
-import { TlsTermination } from './tls/termination.ts';
+import { PLAIN_HTTP, TlsTermination } from './tls/termination.ts';
+import { recordRefusal } from './core/request-record.ts';
+import type { Outcome } from './core/outcome.ts';
 import { hasTls, type ListenerConfig } from './tls/tls-config.ts';
 
 export interface ProxyOptions extends ProxyConfig {
@@ -67,6 +69,9 @@ export interface Proxy {
   close(deadlineMs?: number): Promise<number>;
 }
 
+/** Plain HTTP on a TLS port: the proxy refused it in the request phase (PR), as any malformed request. */
+const PLAIN_HTTP_SENT: Outcome & { status: number } = { by: 'proxy', in: 'request', status: 400, reason: PLAIN_HTTP, timedOut: false };
+
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const log = options.log ?? ((line: string) => console.error(line));
   const sockets = new SocketTracker();
@@ -100,7 +105,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       counters.handled++;
       if (!termination?.isTls(listener)) return generations.adopt(socket);
       // Once its handshake is done, a TLS connection runs with a context of its own (X-Forwarded-Proto, SNI).
-      termination.accept(socket, listener, (secure) => generations.adopt(secure, (context) => termination.contextFor(secure, context, listener)));
+      termination.accept(
+        socket,
+        listener,
+        (secure) => generations.adopt(secure, (context) => termination.contextFor(secure, context, listener)),
+        (requestLine, bytes) => recordRefusal(generations.current.context, socket.remoteAddress ?? '-', PLAIN_HTTP_SENT, bytes, undefined, requestLine),
+      );
     });
     // Past maxClients, Node closes new connections at once: each client needs a second descriptor
     // for its backend, and running out of them would fail everybody.

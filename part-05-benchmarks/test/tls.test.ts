@@ -108,11 +108,15 @@ describe.skipIf(NO_OPENSSL)('TLS termination', () => {
     expect(proxy.status().tls?.failures).toEqual({ unsupported_protocol: 2 });
   });
 
-  it('answers plain HTTP on the TLS port with a 400 and closes', async () => {
-    const { port, proxy } = await sites();
-    const reply = await raw(port, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n');
+  it('answers plain HTTP on the TLS port with a 400 and closes, counted and logged as a refused request', async () => {
+    const file = join(certs.dir, 'plain-http.log');
+    const { port, proxy } = await sites({ accessLog: file });
+    const reply = await raw(port, 'GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n');
     expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*connection: close\r\n[\s\S]*plain HTTP sent to an HTTPS port\n$/);
     expect(proxy.status().tls?.failures).toEqual({ plain_http: 1 });
+    expect(proxy.status().requests.responses[3]).toBe(1);
+    await proxy.close();
+    expect(readFileSync(file, 'utf8')).toMatch(/^127\.0\.0\.1 - - \[.+\] "GET \/x HTTP\/1\.1" 400 \d+ "-" "-" - - - 0\.000 PR\n$/);
   });
 
   it('closes a connection that sends garbage, and goes on serving', async () => {

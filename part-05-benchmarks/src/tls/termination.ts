@@ -7,7 +7,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { constants } from 'node:crypto';
 import { VirtualHosts } from '../core/virtual-hosts.ts';
-import { errorResponse } from '../http/errors.ts';
+import { errorBody, errorResponse } from '../http/errors.ts';
 import type { ClientContext } from '../core/client-connection.ts';
 import type { ProxyConfig } from '../config.ts';
 import type { Certificate } from './certificates.ts';
@@ -69,8 +69,11 @@ export class TlsTermination {
     return this.counters.status(this.cache.size);
   }
 
-  /** A new connection on TLS listener `listener`; `serve` gets it once its handshake is done. */
-  accept(raw: net.Socket, listener: number, serve: (socket: tls.TLSSocket) => void): void {
+  /**
+   * A new connection on TLS listener `listener`; `serve` gets it once its handshake is done.
+   * `plainHttp` hears of plain HTTP answered with its 400: the request line, and the body bytes sent.
+   */
+  accept(raw: net.Socket, listener: number, serve: (socket: tls.TLSSocket) => void, plainHttp: (requestLine: string, bodyBytes: number) => void): void {
     const certificates = this.certificates[listener]!;
     let settled = false; // a handshake fails once, for its first reason
     const fail = (reason: string) => {
@@ -89,7 +92,7 @@ export class TlsTermination {
     raw.once('data', (first: Buffer) => {
       raw.pause(); // nobody else reads yet: without this the bytes after `first` would be lost
       raw.off('end', leftEarly);
-      if (first[0] !== TLS_HANDSHAKE_RECORD) return this.notTls(raw, first, fail);
+      if (first[0] !== TLS_HANDSHAKE_RECORD) return this.notTls(raw, first, fail, plainHttp);
       raw.unshift(first); // the TLS socket reads it again, from the start
       const socket = new tls.TLSSocket(raw, {
         isServer: true,
@@ -131,10 +134,13 @@ export class TlsTermination {
   }
 
   /** Plain HTTP gets its 400 and the connection ends; other bytes are not worth an answer. */
-  private notTls(raw: net.Socket, first: Buffer, fail: (reason: string) => void): void {
+  private notTls(raw: net.Socket, first: Buffer, fail: (reason: string) => void, plainHttp: (requestLine: string, bodyBytes: number) => void): void {
     if (first[0]! >= 0x41 && first[0]! <= 0x5a) {
       fail('plain_http');
       raw.end(errorResponse(400, PLAIN_HTTP, false));
+      // The access log says what was asked, as nginx logs its 400 (497) with the request line.
+      const lineEnd = first.indexOf('\r\n');
+      plainHttp(lineEnd > 0 && lineEnd <= 8192 ? first.toString('latin1', 0, lineEnd) : '-', errorBody(400, PLAIN_HTTP).length);
       raw.resume(); // read and drop the rest until the client closes (or the timer cuts it)
       raw.once('end', () => raw.destroy());
     } else {
