@@ -74,6 +74,29 @@ export const UNDICI_PROXY: Target = {
   launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/undici-proxy-baseline.ts'), ...backends]),
 };
 
+/**
+ * nginx's config for the harness: one worker, its pid, log and temp paths in `dir`, a keep-alive
+ * upstream, and `ssl` lines for a TLS listener (bench/tls-targets.ts) when given.
+ */
+export function nginxConf(dir: string, port: number, backends: string[], ssl?: string): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream pool { ${backends.map((b) => `server ${b};`).join(' ')} keepalive 32; }
+  server {
+    listen 127.0.0.1:${port}${ssl === undefined ? '' : ' ssl'};
+${ssl ?? ''}    location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`;
+}
+
 /** nginx with a config of our own in a temp dir, when the binary is installed. */
 export function nginxTarget(): Target | undefined {
   const binary = which('nginx');
@@ -87,22 +110,7 @@ export function nginxTarget(): Target | undefined {
       const port = await freePort();
       writeFileSync(
         join(dir, 'nginx.conf'),
-        `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream pool { ${backends.map((b) => `server ${b};`).join(' ')} keepalive 32; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-`,
+        nginxConf(dir, port, backends),
       );
       // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
       return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, which, type Started } from './processes.ts';
-import { foreground, freePort } from './targets.ts';
+import { foreground, freePort, nginxConf } from './targets.ts';
 import type { Issued } from '../src/tls/openssl.ts';
 
 export interface TlsTarget {
@@ -33,28 +33,18 @@ export function nginxTls(): TlsTarget | undefined {
       const port = await freePort();
       writeFileSync(
         join(dir, 'nginx.conf'),
-        `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream pool { server ${backend}; keepalive 32; }
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${pair.cert};
+        nginxConf(
+          dir,
+          port,
+          [backend],
+          `    ssl_certificate ${pair.cert};
     ssl_certificate_key ${pair.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m;
     ssl_session_timeout 5m;
     ssl_session_tickets on;
-    location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
 `,
+        ),
       );
       return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);
     },

@@ -1,10 +1,8 @@
 import net from 'node:net';
-import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listen, listeningPort, raw, request, shut, waitForOutput, type RunningProcess } from './helpers.ts';
+import { listen, listeningPort, raw, request, runScript, shut, waitForOutput, type RunningProcess } from './helpers.ts';
 
 const DEMO = fileURLToPath(new URL('../src/demo.ts', import.meta.url));
 const PART = basename(fileURLToPath(new URL('..', import.meta.url))); // the folder's name, as a user types it
@@ -12,13 +10,7 @@ const demos: RunningProcess[] = [];
 
 /** Runs src/demo.ts (what `npm start` runs) in its own process. */
 function runDemo(args: string[]): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-  const exit = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const proc = { child, stdout: () => out, stderr: () => err, exit };
+  const proc = runScript(DEMO, args);
   demos.push(proc);
   return proc;
 }

@@ -110,12 +110,22 @@ export interface RunningProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Runs a TypeScript file with tsx in its own process (a demo, the harness), its output collected. */
+export function runScript(script: string, args: string[], env: Record<string, string> = {}): RunningProcess {
+  return collected(spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+}
+
 /** Runs src/main.ts with tsx in its own process, as a user would; optionally under `ulimit -n`. */
 export function run(args: string[], openFileLimit?: number): RunningProcess {
   const command = [process.execPath, '--import', 'tsx', MAIN, ...args];
   const child = openFileLimit
     ? spawn('/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(openFileLimit), ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  return collected(child);
+}
+
+/** What a child process prints, kept as it comes, and how it ended. */
+function collected(child: ChildProcess): RunningProcess {
   let out = '';
   let err = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk));

@@ -22,7 +22,7 @@ interface Sample {
 }
 
 describe.skipIf(NO_OPENSSL)('TLS benchmark', () => {
-  it('runs full and resumed handshakes against part 5 (and nginx and HAProxy where installed) with --quick', async () => {
+  it('runs full and resumed handshakes against this proxy (and nginx and HAProxy where installed) with --quick', async () => {
     out = mkdtempSync(join(tmpdir(), 'bench-tls-'));
     const child = spawn(process.execPath, ['--import', 'tsx', TLS_BENCH, '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

@@ -1,14 +1,12 @@
 // `npm start -- --tls`: the demo makes its localhost certificate with openssl, says where its CA
 // is, and serves HTTPS; without openssl it says so in one line. Each run gets its own TMPDIR, so
 // the certificate is made anew and nothing of a reader's own demo folder is touched.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listeningPort, waitForOutput, type RunningProcess } from './helpers.ts';
+import { listeningPort, runScript, waitForOutput, type RunningProcess } from './helpers.ts';
 import { NO_OPENSSL, tlsGet } from './tls-helpers.ts';
 
 const DEMO = fileURLToPath(new URL('../src/demo.ts', import.meta.url));
@@ -20,13 +18,7 @@ afterEach(() => {
 });
 
 function runDemo(args: string[], env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-  const exit = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const proc = { child, stdout: () => out, stderr: () => err, exit };
+  const proc = runScript(DEMO, args, env);
   running.push(proc);
   return proc;
 }

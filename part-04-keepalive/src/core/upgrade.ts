@@ -1,4 +1,4 @@
-// Upgrades (WebSocket): a 101 Switching Protocols turns the exchange into part 2's byte pump.
+// Upgrades (WebSocket): a 101 Switching Protocols turns the exchange into the byte pump (pump.ts).
 import type net from 'node:net';
 import { tunnel } from './pump.ts';
 import type { ExchangeContext } from './exchange-context.ts';
