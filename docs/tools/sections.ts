@@ -150,6 +150,7 @@ export const SECTIONS: Record<string, Section[]> = {
       units: [
         'bench/run.ts', 'bench/processes.ts', 'bench/builds.ts', 'bench/backend.ts', 'bench/autocannon-runner.ts', 'bench/generator-result.ts',
         'bench/close-generator.ts', 'bench/counting-generator.ts', 'test/bench.test.ts', 'package.json',
+        'bench/targets.ts › function nginxConf()',
       ],
     },
     {
@@ -281,7 +282,8 @@ export const SECTIONS: Record<string, Section[]> = {
     {
       id: '4e-lab',
       title: '5.4 Watch it work: the lab',
-      units: ['src/demo.ts', 'test/demo.test.ts'],
+      units: [
+        'test/helpers.ts › function runScript()', 'test/helpers.ts › function run()', 'test/helpers.ts › function collected()','src/demo.ts', 'test/demo.test.ts'],
     },
     {
       id: '5a-tls',
