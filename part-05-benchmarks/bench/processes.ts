@@ -18,8 +18,8 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
-export async function start(command: string, args: string[], ready = /listening on [\d.]+:(\d+)/): Promise<Started> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function start(command: string, args: string[], ready = /listening on [\d.]+:(\d+)/, env?: NodeJS.ProcessEnv): Promise<Started> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env && { ...process.env, ...env } });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let output = '';

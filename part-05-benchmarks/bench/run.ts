@@ -27,7 +27,8 @@ const USAGE = `usage: npm run bench -- [options]
   --before DIR     also measure the proxy in DIR/src/main.ts as "before" (a tuning step's baseline)
   --at COMMIT      also measure part 5 as it was at COMMIT (checked out into a temporary
                    worktree, labelled @HASH); give it as often as needed
-  --workers N      also measure part 5 with --workers N
+  --workers N      also measure part 5 with --workers N, once per way the workers share the port
+                   (NODE_CLUSTER_SCHED_POLICY rr: the primary hands connections out; none: the kernel)
   --access-log     part 5 and each --at build write an access log (to a temporary file), so a
                    change to the log is measured against the commits before it
   --admin          also measure part 5 with its admin listener on (what the status page costs
@@ -153,7 +154,11 @@ targets.splice(partFive === -1 ? 1 : partFive, 0, ...builds.map((b) => proxyIn(b
 for (const b of builds) console.log(`${b.label}: ${b.subject}`);
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
-  targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));
+  // Both of Node's ways to share the port, named: the primary accepts and hands each connection to a
+  // worker in turn (rr), or every worker accepts from the one socket and the kernel picks (none).
+  const workers = (policy: string) =>
+    proxyIn(`part 5 ×${values.workers} ${policy}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers!], { NODE_CLUSTER_SCHED_POLICY: policy });
+  targets.splice(at, 0, workers('rr'), workers('none'));
 }
 if (values.admin) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
@@ -171,6 +176,7 @@ if (values['access-log']) {
 }
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
+console.log(`open-file limit (ulimit -n): ${machine().openFiles}; every target runs under it`);
 console.log(
   quick
     ? `--quick: ${runs} run of ${duration} s per target and scenario, no warm-up. Cold figures: they check that the harness works and are not comparable with a full run's.`

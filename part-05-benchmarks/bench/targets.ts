@@ -24,19 +24,17 @@ function part(n: number, folder: string, extra: string[] = []): Target {
 }
 
 /** A proxy with the book's command line, in any folder (a part, or a copy of one). */
-export function proxyIn(name: string, folder: string, pool = true, extra: string[] = []): Target {
+export function proxyIn(name: string, folder: string, pool = true, extra: string[] = [], env?: NodeJS.ProcessEnv): Target {
   return {
     name,
     pool,
     launch: (backends) =>
-      start(process.execPath, [
-        ...TSX,
-        join(folder, 'src/main.ts'),
-        '--listen',
-        '127.0.0.1:0',
-        ...(pool ? backends : backends.slice(0, 1)).flatMap((b) => ['--backend', b]),
-        ...extra,
-      ]),
+      start(
+        process.execPath,
+        [...TSX, join(folder, 'src/main.ts'), '--listen', '127.0.0.1:0', ...(pool ? backends : backends.slice(0, 1)).flatMap((b) => ['--backend', b]), ...extra],
+        undefined,
+        env,
+      ),
   };
 }
 
