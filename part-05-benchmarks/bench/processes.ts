@@ -46,6 +46,22 @@ export async function start(command: string, args: string[], ready = /listening 
   };
 }
 
+/** `--fd-limit N`: the open-file limit (soft and hard) every proxy starts under; the generator and backends keep the harness's. */
+let proxyFileLimit: number | undefined;
+export function limitProxyFiles(limit: number): void {
+  proxyFileLimit = limit;
+}
+
+/** The command line that starts a proxy: under prlimit when --fd-limit is given (prlimit execs it, so its pid and CPU time stay the proxy's). */
+export function proxyArgv(command: string, args: string[]): [string, string[]] {
+  return proxyFileLimit === undefined ? [command, args] : ['prlimit', [`--nofile=${proxyFileLimit}:${proxyFileLimit}`, '--', command, ...args]];
+}
+
+/** start() for a proxy: under --fd-limit when it is given. */
+export function startProxy(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Started> {
+  return start(...proxyArgv(command, args), undefined, env);
+}
+
 const TICK_US = 1_000_000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 
 /** User + system CPU time, in microseconds, of a process and all its descendants (Linux /proc). */

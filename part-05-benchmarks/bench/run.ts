@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { cpuTimes, start, which, type Started } from './processes.ts';
+import { cpuTimes, limitProxyFiles, start, which, type Started } from './processes.ts';
 import { runWrk, type Generated } from './wrk.ts';
 import { DIRECT, HTTP_FLOOR, HTTP_PROXY, haproxyTarget, nginxTarget, PARTS, proxyIn, UNDICI_PROXY, type Target } from './targets.ts';
 import { machine, writeReport, type Measurement, type Results, type Scenario } from './report.ts';
@@ -27,6 +27,8 @@ const USAGE = `usage: npm run bench -- [options]
   --before DIR     also measure the proxy in DIR/src/main.ts as "before" (a tuning step's baseline)
   --at COMMIT      also measure part 5 as it was at COMMIT (checked out into a temporary
                    worktree, labelled @HASH); give it as often as needed
+  --fd-limit N     start every proxy under an open-file limit of N (ulimit -n, soft and hard, set
+                   with prlimit); the generator and the backends keep the harness's own
   --workers N      also measure part 5 with --workers N, once per way the workers share the port
                    (NODE_CLUSTER_SCHED_POLICY rr: the primary hands connections out; none: the kernel)
   --access-log     part 5 and each --at build write an access log (to a temporary file), so a
@@ -57,6 +59,7 @@ try {
       before: { type: 'string' },
       at: { type: 'string', multiple: true },
       workers: { type: 'string' },
+      'fd-limit': { type: 'string' },
       admin: { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
       ledger: { type: 'boolean', default: false },
@@ -176,7 +179,15 @@ if (values['access-log']) {
 }
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
-console.log(`open-file limit (ulimit -n): ${machine().openFiles}; every target runs under it`);
+const fdLimit = values['fd-limit'] === undefined ? undefined : Number(values['fd-limit']);
+if (fdLimit !== undefined) {
+  if (!Number.isInteger(fdLimit) || fdLimit < 64) {
+    console.error(`error: --fd-limit must be a whole number of descriptors, at least 64, got "${values['fd-limit']}"`);
+    process.exit(2);
+  }
+  limitProxyFiles(fdLimit);
+}
+console.log(`open-file limit (ulimit -n): ${fdLimit === undefined ? `${machine().openFiles} for every process` : `${fdLimit} for the proxies, ${machine().openFiles} for the generator and backends`}`);
 console.log(
   quick
     ? `--quick: ${runs} run of ${duration} s per target and scenario, no warm-up. Cold figures: they check that the harness works and are not comparable with a full run's.`
@@ -198,6 +209,7 @@ const results: Results = {
     duration,
     quick,
     wrk: Boolean(wrk),
+    proxyFileLimit: fdLimit,
     builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })),
     ledger: ledger?.patches.map((p) => ({ label: `part 5 − ${p.name}`, patch: `bench/ledger/${p.name}.patch`, guarantee: p.guarantee })),
   },

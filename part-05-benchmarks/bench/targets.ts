@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { start, which, type Started } from './processes.ts';
+import { proxyArgv, startProxy, which, type Started } from './processes.ts';
 
 export interface Target {
   name: string;
@@ -29,10 +29,9 @@ export function proxyIn(name: string, folder: string, pool = true, extra: string
     name,
     pool,
     launch: (backends) =>
-      start(
+      startProxy(
         process.execPath,
         [...TSX, join(folder, 'src/main.ts'), '--listen', '127.0.0.1:0', ...(pool ? backends : backends.slice(0, 1)).flatMap((b) => ['--backend', b]), ...extra],
-        undefined,
         env,
       ),
   };
@@ -56,20 +55,20 @@ export const DIRECT: Target = {
 export const HTTP_PROXY: Target = {
   name: 'http-proxy',
   pool: true,
-  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-proxy-baseline.ts'), ...backends]),
+  launch: (backends) => startProxy(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-proxy-baseline.ts'), ...backends]),
 };
 
 /** The HTTP floor: a minimal keep-alive HTTP proxy, to HTTP what part 2's pump is to TCP (not a product). */
 export const HTTP_FLOOR: Target = {
   name: 'http floor',
   pool: true,
-  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-floor.ts'), ...backends]),
+  launch: (backends) => startProxy(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/http-floor.ts'), ...backends]),
 };
 
 export const UNDICI_PROXY: Target = {
   name: 'undici',
   pool: true,
-  launch: (backends) => start(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/undici-proxy-baseline.ts'), ...backends]),
+  launch: (backends) => startProxy(process.execPath, [...TSX, join(ROOT, 'part-05-benchmarks/bench/undici-proxy-baseline.ts'), ...backends]),
 };
 
 /**
@@ -128,12 +127,13 @@ export function haproxyTarget(): Target | undefined {
       const port = await freePort();
       // Keep-alive both ways and idle server connections reused by any request: like nginx's
       // `keepalive` and this book's pool. A failed connect is retried on another server and the
-      // failing one marked down at once, as nginx's max_fails=1 does.
+      // failing one marked down at once, as nginx's max_fails=1 does. No maxconn: HAProxy derives
+      // it from the open-file limit, two descriptors per client (499 at ulimit -n 1024), as part 2's
+      // budget does; a maxconn the limit cannot hold stops HAProxy from starting.
       writeFileSync(
         join(dir, 'haproxy.cfg'),
         `global
   nbthread 1
-  maxconn 4096
 defaults
   mode http
   option http-keep-alive
@@ -160,7 +160,7 @@ ${backends.map((b, i) => `  server b${i} ${b} check inter 2s observe layer4 erro
 
 /** Runs a system proxy in the foreground until it accepts on `port`; stopping removes its temp dir. */
 export async function foreground(binary: string, args: string[], dir: string, port: number): Promise<Started> {
-  const child = spawn(binary, args, { stdio: 'ignore' });
+  const child = spawn(...proxyArgv(binary, args), { stdio: 'ignore' });
   await waitForPort(port);
   return {
     child,

@@ -27,13 +27,17 @@ export async function runWrk(wrk: string, port: number, scenario: Scenario, seco
     return Number(m[1]) * scale;
   };
   const requests = number(/(\d+) requests in/);
-  const errors = number(/Non-2xx or 3xx responses: (\d+)/) + [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  // Apart, because they mean different things: a connection closed at the door is a read error, a slow answer a timeout.
+  const errorsByKind: Record<string, number> = { 'non-2xx': number(/Non-2xx or 3xx responses: (\d+)/) };
+  for (const m of out.matchAll(/(connect|read|write|timeout) (\d+)/g)) errorsByKind[m[1]!] = Number(m[2]);
+  const errors = Object.values(errorsByKind).reduce((n, count) => n + count, 0);
   return {
     requests,
     rps: number(/Requests\/sec:\s+([\d.]+)/),
     p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
     p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
     errors,
+    errorsByKind,
     generatorCpuMs: cpu / 1000,
     generator: 'wrk',
   };

@@ -1,6 +1,6 @@
 // A smoke test of the benchmark harness: `--quick` runs to the end and reports sane numbers.
 // It asserts nothing about speed; speed is what the harness itself reports.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,4 +43,13 @@ describe('benchmark harness', () => {
     expect(readFileSync(join(out, 'benchmarks.md'), 'utf8')).toMatch(/## keep-alive, small responses/);
     expect(existsSync(join(out, 'benchmarks.svg'))).toBe(true);
   }, 400_000);
+
+  it('refuses an --fd-limit that is not a whole number of at least 64 (exit 2, one line), before starting anything', () => {
+    for (const limit of ['10', 'many', '1024.5']) {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', RUN, '--fd-limit', limit], { encoding: 'utf8', timeout: 20_000 });
+      expect(run.status, limit).toBe(2);
+      expect(run.stderr.trim(), limit).toBe(`error: --fd-limit must be a whole number of descriptors, at least 64, got "${limit}"`);
+      expect(run.stdout, limit).not.toMatch(/\[1\/\d/);
+    }
+  });
 });
