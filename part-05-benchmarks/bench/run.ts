@@ -14,7 +14,7 @@ import { machine, writeReport, type Measurement, type Results, type Scenario } f
 import { checkout, type Build } from './builds.ts';
 import { checkRunName, keepRun } from './kept-runs.ts';
 import { ledgerTargets, writeLedger, type LedgerPatch } from './ledger.ts';
-import { addTuningTargets, TUNING_USAGE, type TuningBuild } from './tuning.ts';
+import { addTuningTargets, TUNING_USAGE } from './tuning.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -158,13 +158,7 @@ for (const commit of values.at ?? []) {
 const partFive = targets.findIndex((t) => t.name === 'part 5');
 targets.splice(partFive === -1 ? 1 : partFive, 0, ...builds.map((b) => proxyIn(b.label, b.folder)));
 for (const b of builds) console.log(`${b.label}: ${b.subject}`);
-let tuning: TuningBuild[] | undefined;
-try {
-  if (values.tuning) tuning = addTuningTargets(ROOT, targets);
-} catch (err) {
-  console.error(`error: ${(err as Error).message}`);
-  process.exit(2);
-}
+const tuning = values.tuning ? addTuningTargets(ROOT, targets) : undefined;
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   targets.splice(at, 0, proxyIn(`part 5 ×${values.workers}`, join(ROOT, 'part-05-benchmarks'), true, ['--workers', values.workers]));

@@ -85,25 +85,27 @@ export function takenBack(root: string, steps: TuningStep[], kept: number): Tuni
       const before = chain.slice(0, i).map((s) => s.number);
       const to = before.length === 0 ? "today's part 5" : `part 5 with step${before.length > 1 ? 's' : ''} ${before.join(', ')} taken back`;
       const git = ((err as { stderr?: string }).stderr ?? String(err)).trim().replace(/\s*\n\s*/g, '; ');
-      throw new Error(`--tuning: ${file(step)} does not apply to ${to}: ${git}`);
+      throw new Error(`${file(step)} does not apply to ${to}: ${git}`);
     }
   }
   return { label: tuningLabel(steps, kept), folder: copy.folder, patches: chain.map(file), remove: copy.remove };
 }
 
 /**
- * Builds every row but today's part 5 (measured from its own folder), puts them just before it
- * in `targets` and says what each is. Their copies go when the harness exits; if a patch does not
- * apply, it throws and leaves no copy behind.
+ * For the harness: builds every row but today's part 5 (measured from its own folder), puts them
+ * just before it in `targets` and says what each is. Their copies go when the harness exits. A
+ * patch that does not apply is bad input: one error line, no copy left behind, exit 2.
  */
-export function addTuningTargets(root: string, targets: Target[], steps = tuningSteps()): TuningBuild[] {
+export function addTuningTargets(root: string, targets: Target[], dir = TUNING_DIR): TuningBuild[] {
   const builds: TuningBuild[] = [];
   const remove = () => builds.splice(0).forEach((b) => b.remove());
   try {
+    const steps = tuningSteps(dir);
     for (let kept = 0; kept < steps.length; kept++) builds.push(takenBack(root, steps, kept));
   } catch (err) {
     remove();
-    throw err;
+    console.error(`error: --tuning: ${(err as Error).message}`);
+    process.exit(2);
   }
   process.on('exit', remove);
   for (const b of builds) console.log(`${b.label}: part 5 with ${b.patches.join(', ')} applied`);

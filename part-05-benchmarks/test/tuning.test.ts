@@ -61,7 +61,7 @@ describe('the tuning steps, taken back', () => {
     writeFileSync(path, readFileSync(path, 'utf8').replace(/^ (.+)$/m, ' $1 // changed since'));
     const left = copiesLeft();
     expect(() => takenBack(ROOT, tuningSteps(dir), 0)).toThrow(
-      /^--tuning: bench\/tuning\/2-deadlines\.patch does not apply to part 5 with step(s [\d, ]+)? 3 taken back: .*(patch does not apply|patch failed)/,
+      /^bench\/tuning\/2-deadlines\.patch does not apply to part 5 with step(s [\d, ]+)? 3 taken back: .*(patch does not apply|patch failed)/,
     );
     expect(copiesLeft()).toBe(left);
   });
