@@ -1,6 +1,6 @@
 // Builds of other commits, measured in the same interleaved run as today's code (`--at COMMIT`):
 // each commit is checked out into a temporary git worktree, and its load balancer runs from there.
-// And builds of today's part 5 with one ledger patch applied (`--ledger`), in a temporary copy.
+// And builds of today's part 5 with patches applied (`--ledger`, `--tuning`), in a temporary copy.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,8 +37,8 @@ export function checkout(root: string, commit: string): Build {
 }
 
 /** A copy of the part 5 folder at `root` (without node_modules and results) in a temporary folder, beside a link to the repository's packages. */
-export function copyPart(root: string): { folder: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
+export function copyPart(root: string, prefix = 'bench-ledger-'): { folder: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const folder = join(dir, 'part-05-benchmarks');
   const skip = new Set(['node_modules', 'results'].map((name) => join(root, 'part-05-benchmarks', name)));
   cpSync(join(root, 'part-05-benchmarks'), folder, { recursive: true, filter: (source) => !skip.has(source) });

@@ -47,6 +47,8 @@ export interface Results {
     proxyFileLimit?: number;
     /** Part 5 with one ledger patch applied each (--ledger), as labelled in the tables. */
     ledger?: Array<{ label: string; patch: string; guarantee: string }>;
+    /** Part 5 with tuning steps taken back (--tuning): the patches applied, in order. */
+    tuning?: Array<{ label: string; patches: string[] }>;
   };
   scenarios: Array<{ scenario: Scenario; targets: Array<{ target: string; runs: Measurement[] }> }>;
 }
@@ -143,6 +145,7 @@ export function writeReport(results: Results, markdownPath: string): string {
     : `${s.runs} measured run(s) of ${s.duration} s per target and scenario, after a 1 s warm-up, interleaved across targets. `;
   for (const b of s.builds ?? []) md += `\`${b.label}\` is part 5 at commit ${b.commit} ("${b.subject}"). `;
   for (const l of s.ledger ?? []) md += `\`${l.label}\` is part 5 without ${l.guarantee} (${l.patch}). `;
+  for (const t of s.tuning ?? []) md += `\`${t.label}\` is today's part 5 with ${t.patches.join(', ')} applied, in that order. `;
   md += 'req/s is the median (min-max); latencies are medians of the runs; errors are summed. ';
   md += 'Proxy CPU is user+system time of the proxy\'s processes (from /proc) per request served, and the two apart (user: JavaScript; system: the kernel). ';
   md += 'Generator CPU above ~90% means the load generator, not the proxy, was the limit (marked *). ';
@@ -154,9 +157,10 @@ export function writeReport(results: Results, markdownPath: string): string {
     md += `\n## ${entry.scenario.name}\n\n${entry.scenario.connections} connections, \`GET ${entry.scenario.path}\`, generator: ${table[0]?.generator}.\n\n`;
     md += scenarioTable(entry);
     text += `\n${entry.scenario.name}\n`;
+    const width = Math.max(11, ...table.map((r) => r.target.length)); // "untuned (steps 1-3 taken back)" is long
     for (const r of table) {
       const bound = r.generatorCpu > 90 ? '*' : '';
-      text += `  ${r.target.padEnd(11)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req (${r.split.padStart(7)})  gen ${r.generatorCpu.toFixed(0)}%${bound}${r.errorKinds ? `  (${r.errorKinds})` : ''}\n`;
+      text += `  ${r.target.padEnd(width)} ${fmt(r.rps).padStart(8)} req/s  p99 ${r.p99.toFixed(1).padStart(6)} ms  errors ${String(r.errors).padStart(5)}  ${r.micros === undefined ? '      -' : r.micros.toFixed(0).padStart(5) + ' µs'}/req (${r.split.padStart(7)})  gen ${r.generatorCpu.toFixed(0)}%${bound}${r.errorKinds ? `  (${r.errorKinds})` : ''}\n`;
     }
     if (entry.scenario.headline) svg = chart(entry.scenario.name, table);
   }

@@ -14,6 +14,7 @@ import { machine, writeReport, type Measurement, type Results, type Scenario } f
 import { checkout, type Build } from './builds.ts';
 import { checkRunName, keepRun } from './kept-runs.ts';
 import { ledgerTargets, writeLedger, type LedgerPatch } from './ledger.ts';
+import { addTuningTargets, TUNING_USAGE } from './tuning.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -43,6 +44,7 @@ const USAGE = `usage: npm run bench -- [options]
                    ledger.md: each guarantee's µs per request and its share of the gap between part
                    5 and the HTTP floor. A patch that no longer applies is an error (exit 2).
                    With --quick: a smoke run
+${TUNING_USAGE}
   --out DIR        where to write latest.json, benchmarks.md and .svg (default: results/bench)
   --keep NAME      also keep this run as docs/runs/NAME.json, for the chapters to quote
                    (each quoted table is marked <!-- run: NAME, scenario: KEY -->; a docs test checks it)
@@ -63,6 +65,7 @@ try {
       admin: { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
       ledger: { type: 'boolean', default: false },
+      tuning: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       duration: { type: 'string' },
@@ -86,6 +89,10 @@ if (values.publish && (values.quick || values.part !== undefined || values.scena
 }
 if (values.ledger && (values.publish || (values.part !== undefined && Number(values.part) !== 5))) {
   console.error('error: --ledger measures part 5 against the HTTP floor: no --publish, and no --part but 5');
+  process.exit(2);
+}
+if (values.tuning && (values.publish || values.ledger || (values.part !== undefined && Number(values.part) !== 5))) {
+  console.error('error: --tuning measures part 5 against its own steps taken back: no --publish, no --ledger, and no --part but 5');
   process.exit(2);
 }
 const badName = values.keep === undefined ? undefined : checkRunName(values.keep);
@@ -118,8 +125,8 @@ const haproxy = haproxyTarget();
 const systemProxies = [...(nginx ? [nginx] : []), ...(haproxy ? [haproxy] : [])];
 // The two floors stand next to each other: part 2's pump for TCP, the HTTP floor for HTTP.
 let targets: Target[] = [DIRECT, ...PARTS.slice(0, 2), HTTP_FLOOR, ...PARTS.slice(2), HTTP_PROXY, UNDICI_PROXY, ...systemProxies];
-if (values.part !== undefined) {
-  const wanted = PARTS.find((t) => t.name === `part ${Number(values.part)}`);
+if (values.part !== undefined || values.tuning) {
+  const wanted = PARTS.find((t) => t.name === `part ${Number(values.part ?? 5)}`);
   if (!wanted) {
     console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
     process.exit(2);
@@ -155,6 +162,7 @@ for (const commit of values.at ?? []) {
 const partFive = targets.findIndex((t) => t.name === 'part 5');
 targets.splice(partFive === -1 ? 1 : partFive, 0, ...builds.map((b) => proxyIn(b.label, b.folder)));
 for (const b of builds) console.log(`${b.label}: ${b.subject}`);
+const tuning = values.tuning ? addTuningTargets(ROOT, targets) : undefined;
 if (values.workers !== undefined) {
   const at = targets.findIndex((t) => t.name === 'part 5') + 1 || targets.length;
   // Both of Node's ways to share the port, named: the primary accepts and hands each connection to a
@@ -171,7 +179,7 @@ if (values['access-log']) {
   // Each build of part 5 writes its own access log, so a change to the log is measured before and after.
   const logs = mkdtempSync(join(tmpdir(), 'bench-logs-'));
   process.on('exit', () => rmSync(logs, { recursive: true, force: true }));
-  const folders = new Map([['part 5', join(ROOT, 'part-05-benchmarks')], ...builds.map((b): [string, string] => [b.label, b.folder])]);
+  const folders = new Map([['part 5', join(ROOT, 'part-05-benchmarks')], ...[...builds, ...(tuning ?? [])].map((b): [string, string] => [b.label, b.folder])]);
   targets = targets.map((t) => {
     const folder = folders.get(t.name);
     return folder ? proxyIn(`${t.name} +log`, folder, true, ['--access-log', join(logs, `${t.name.replace(/\W/g, '')}.log`)]) : t;
@@ -212,6 +220,7 @@ const results: Results = {
     proxyFileLimit: fdLimit,
     builds: builds.map(({ label, commit, subject }) => ({ label, commit, subject })),
     ledger: ledger?.patches.map((p) => ({ label: `part 5 − ${p.name}`, patch: `bench/ledger/${p.name}.patch`, guarantee: p.guarantee })),
+    tuning: tuning?.map(({ label, patches }) => ({ label, patches })),
   },
   scenarios: [],
 };
@@ -226,8 +235,8 @@ try {
       const total = here.length * (runs + 1 - firstRun);
       let i = 0;
       for (let run = firstRun; run <= runs; run++) {
-        // The ledger's rows differ by a few µs: each round starts at another target, so none is always first or last.
-        const shift = values.ledger && run > 0 ? Math.round(((run - 1) * here.length) / runs) : 0;
+        // The ledger's and the tuning's rows differ by a few µs: each round starts at another target, so none is always first or last.
+        const shift = (values.ledger || values.tuning) && run > 0 ? Math.round(((run - 1) * here.length) / runs) : 0;
         for (const target of [...here.slice(shift), ...here.slice(0, shift)]) {
           i++;
           const label = run === 0 ? 'warm-up' : `run ${run}/${runs}`;
