@@ -160,8 +160,17 @@ export const SECTIONS: Record<string, Section[]> = {
     },
     {
       id: '1c-fd-exhaustion',
-      title: '5.1 Measuring: running out of file descriptors, part by part',
-      units: ['bench/fd-exhaustion.ts'],
+      title: '5.1 Measuring: running out of file descriptors, part by part, and 1,000 connections under a limit',
+      units: [
+        'bench/fd-exhaustion.ts',
+        // --fd-limit: every proxy under one open-file limit, and what wrk's errors were.
+        'bench/processes.ts › let proxyFileLimit', 'bench/processes.ts › function limitProxyFiles()', 'bench/processes.ts › function proxyArgv()',
+        'bench/processes.ts › function startProxy()', 'bench/report.ts › imports › ../src/fd-budget.ts', 'bench/report.ts › interface Measurement › errorsByKind',
+        'bench/report.ts › interface Row › errorKinds', 'bench/report.ts › function kinds()', 'bench/run.ts › const fdLimit',
+        'bench/run.ts › if (fdLimit !== undefined && !(Number.isInteger…', 'bench/run.ts › if (fdLimit !== undefined) limitProxyFiles(fdLi…',
+        "bench/run.ts › console.log(`open-file limit (ulimit -n): ${fdLimit === und…)",
+        "test/bench.test.ts › describe('benchmark harness') › it('refuses an --fd-limit that is not a whole number of at least 64 (exit 2, one line), before starting anything')",
+      ],
     },
     {
       id: '1d-ledger',
@@ -170,7 +179,7 @@ export const SECTIONS: Record<string, Section[]> = {
         'bench/ledger.ts', 'bench/ledger', 'bench/kept-runs.ts', 'test/ledger.test.ts',
         'bench/builds.ts › function copyPart()', 'bench/builds.ts › function applyPatch()', 'bench/builds.ts › function patched()',
         'bench/run.ts › imports › ./kept-runs.ts', 'bench/run.ts › imports › ./ledger.ts', 'bench/run.ts › let ledger', 'bench/run.ts › if (values.ledger) {',
-        'bench/run.ts › const badName', 'bench/run.ts › if (badName) {',
+        'bench/run.ts › const badName', 'bench/run.ts › if (badName) refuse(`error: ${badName}`);',
       ],
     },
     {
@@ -217,6 +226,8 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.3 Worker processes and reload: the workers',
       units: [
         'src/main.ts', 'src/cli.ts', 'src/config.ts › interface ProxyConfig › workers', 'src/config.ts › const MAX_WORKERS',
+        // The harness measures both of Node's ways to share the port.
+        'bench/run.ts › if (values.workers !== undefined) {',
         'src/config.ts › function workerCount()',
         "test/cli.test.ts › describe('command line') › it('--workers 2 forks two workers that share one port, and SIGTERM stops them all')",
         "test/cli.test.ts › describe('command line') › it('--workers 2: Ctrl-C (SIGINT to every process of the group) says \"shutting down\" once and exits 0')",

@@ -52,6 +52,12 @@ ${TUNING_USAGE}
                    part-05-benchmarks/results/latest.json (a full run only)
   --help           this text`;
 
+/** A bad flag: one line (or the usage) on stderr, and exit 2, before anything starts. */
+function refuse(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
 let values;
 try {
   ({ values } = parseArgs({
@@ -76,30 +82,23 @@ try {
     },
   }));
 } catch (err) {
-  console.error(`error: ${(err as Error).message}\n${USAGE}`);
-  process.exit(2);
+  refuse(`error: ${(err as Error).message}\n${USAGE}`);
 }
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
 if (values.publish && (values.quick || values.part !== undefined || values.scenario !== undefined || values.out !== undefined)) {
-  console.error('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
-  process.exit(2);
+  refuse('error: --publish is for a full run only: no --quick, --part, --scenario or --out');
 }
 if (values.ledger && (values.publish || (values.part !== undefined && Number(values.part) !== 5))) {
-  console.error('error: --ledger measures part 5 against the HTTP floor: no --publish, and no --part but 5');
-  process.exit(2);
+  refuse('error: --ledger measures part 5 against the HTTP floor: no --publish, and no --part but 5');
 }
 if (values.tuning && (values.publish || values.ledger || (values.part !== undefined && Number(values.part) !== 5))) {
-  console.error('error: --tuning measures part 5 against its own steps taken back: no --publish, no --ledger, and no --part but 5');
-  process.exit(2);
+  refuse('error: --tuning measures part 5 against its own steps taken back: no --publish, no --ledger, and no --part but 5');
 }
 const badName = values.keep === undefined ? undefined : checkRunName(values.keep);
-if (badName) {
-  console.error(`error: ${badName}`);
-  process.exit(2);
-}
+if (badName) refuse(`error: ${badName}`);
 const quick = values.quick;
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const duration = Number(values.duration ?? (quick ? 1 : 5));
@@ -116,10 +115,7 @@ const SCENARIOS: Scenario[] = [
 // The ledger is about per-request cost: the small scenario, unless asked for another.
 const scenarioKey = values.scenario ?? (values.ledger ? 'small' : undefined);
 const scenarios = SCENARIOS.filter((s) => scenarioKey === undefined || s.key === scenarioKey);
-if (scenarios.length === 0) {
-  console.error(`error: --scenario must be one of ${SCENARIOS.map((s) => s.key).join(', ')}, got "${values.scenario}"`);
-  process.exit(2);
-}
+if (scenarios.length === 0) refuse(`error: --scenario must be one of ${SCENARIOS.map((s) => s.key).join(', ')}, got "${values.scenario}"`);
 const nginx = nginxTarget();
 const haproxy = haproxyTarget();
 const systemProxies = [...(nginx ? [nginx] : []), ...(haproxy ? [haproxy] : [])];
@@ -128,8 +124,7 @@ let targets: Target[] = [DIRECT, ...PARTS.slice(0, 2), HTTP_FLOOR, ...PARTS.slic
 if (values.part !== undefined || values.tuning) {
   const wanted = PARTS.find((t) => t.name === `part ${Number(values.part ?? 5)}`);
   if (!wanted) {
-    console.error(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
-    process.exit(2);
+    refuse(`error: --part must be 1-${PARTS.length}, got "${values.part}"`);
   }
   // Part 5 is always measured beside both floors.
   const floors = wanted === PARTS[4] ? [PARTS[1]!, HTTP_FLOOR] : [];
@@ -144,8 +139,7 @@ if (values.ledger) {
     // The floors and part 5, then part 5 less each guarantee, and part 5 with each flag on.
     targets = [DIRECT, PARTS[1]!, HTTP_FLOOR, PARTS[4]!, ...built.targets];
   } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
-    process.exit(2);
+    refuse(`error: ${(err as Error).message}`);
   }
 }
 if (values.before !== undefined) targets.splice(1, 0, proxyIn('before', values.before));
@@ -155,8 +149,7 @@ for (const commit of values.at ?? []) {
   try {
     builds.push(checkout(ROOT, commit));
   } catch (err) {
-    console.error(`error: --at ${commit}: ${((err as { stderr?: string }).stderr ?? String(err)).trim()}`);
-    process.exit(2);
+    refuse(`error: --at ${commit}: ${((err as { stderr?: string }).stderr ?? String(err)).trim()}`);
   }
 }
 const partFive = targets.findIndex((t) => t.name === 'part 5');
@@ -188,13 +181,8 @@ if (values['access-log']) {
 const missing = [nginx ? '' : 'nginx', haproxy ? '' : 'haproxy'].filter(Boolean);
 console.log(`targets: ${targets.map((t) => t.name).join(', ')}${missing.length ? ` (not installed, so not compared: ${missing.join(', ')}; apt-get install -y ${missing.join(' ')})` : ''}`);
 const fdLimit = values['fd-limit'] === undefined ? undefined : Number(values['fd-limit']);
-if (fdLimit !== undefined) {
-  if (!Number.isInteger(fdLimit) || fdLimit < 64) {
-    console.error(`error: --fd-limit must be a whole number of descriptors, at least 64, got "${values['fd-limit']}"`);
-    process.exit(2);
-  }
-  limitProxyFiles(fdLimit);
-}
+if (fdLimit !== undefined && !(Number.isInteger(fdLimit) && fdLimit >= 64)) refuse(`error: --fd-limit must be a whole number of descriptors, at least 64, got "${values['fd-limit']}"`);
+if (fdLimit !== undefined) limitProxyFiles(fdLimit);
 console.log(`open-file limit (ulimit -n): ${fdLimit === undefined ? `${machine().openFiles} for every process` : `${fdLimit} for the proxies, ${machine().openFiles} for the generator and backends`}`);
 console.log(
   quick
