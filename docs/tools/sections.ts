@@ -222,6 +222,12 @@ export const SECTIONS: Record<string, Section[]> = {
       ],
     },
     {
+      id: '2d-heads-as-text',
+      title: '5.2 Tuning, step 4: heads written as text',
+      // backendRequestHead() is rewritten whole here; its scheme parameter (TLS's X-Forwarded-Proto) shows in this diff too.
+      units: ['src/http/headers.ts', 'bench/tuning/4-heads-as-text.patch'],
+    },
+    {
       id: '3a-workers',
       title: '5.3 Worker processes and reload: the workers',
       units: [
@@ -313,7 +319,7 @@ export const SECTIONS: Record<string, Section[]> = {
       title: '5.5 TLS termination: listeners, the first byte, SNI and certificates',
       units: [
         'src/tls/termination.ts', 'src/tls/tls-config.ts', 'src/tls/certificates.ts', 'src/tls/misdirected.ts', 'test/tls.test.ts',
-        'src/core/exchange-context.ts › interface ExchangeContext › scheme', 'src/http/headers.ts › function backendRequestHead()',
+        'src/core/exchange-context.ts › interface ExchangeContext › scheme',
         'src/config.ts › imports › ./tls/tls-config.ts', 'src/proxy.ts › imports › ./tls/termination.ts', 'src/proxy.ts › imports › ./tls/tls-config.ts',
         'src/proxy.ts › interface Proxy › addresses', 'src/proxy.ts › function sameListener()',
       ],

@@ -116,7 +116,7 @@ export class Exchange implements BackendUser, DeadlineOwner {
     const { client, head, upgrade } = this.o;
     conn.requests++;
     conn.waitAtMost(0); // the connect timeout is over
-    conn.socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, conn.backend.hostPort, this.o.context.scheme));
+    conn.socket.write(backendRequestHead(head, client.remoteAddress ?? '', this.request.framing, upgrade, conn.backend.hostPort, this.o.context.scheme), 'latin1');
     if (this.request.complete) {
       this.phase = { name: 'awaiting', conn }; // bodiless: the backend's turn now
       return this.backendClock.arm();

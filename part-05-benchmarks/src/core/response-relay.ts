@@ -101,9 +101,10 @@ export class ResponseRelay implements BodySink {
     this.write(errorResponse(status, reason, keepClient, toHead));
   }
 
-  write(data: Buffer): boolean {
+  /** Bytes, or a head as latin1 text (written as it is: no Buffer is made for it). */
+  write(data: Buffer | string): boolean {
     this.clientWritten = true;
-    const ok = this.client.write(data);
+    const ok = this.client.write(data, 'latin1');
     this.counters.buffered(this.client.writableLength);
     return ok;
   }

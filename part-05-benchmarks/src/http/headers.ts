@@ -12,17 +12,6 @@ export const VIA = '1.1 lb-from-scratch';
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via']);
 const VIA_FIELD = new Set(['via']);
 
-/** Drops hop-by-hop fields and every field the Connection header names. */
-export function endToEnd(head: Fields, alsoDrop?: Set<string>): Header[] {
-  const named = headerTokens(head, 'connection');
-  const kept: Header[] = [];
-  for (let i = 0; i < head.headers.length; i++) {
-    const lower = head.lower[i]!;
-    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && !alsoDrop?.has(lower)) kept.push(head.headers[i]!);
-  }
-  return kept;
-}
-
 /**
  * The Upgrade protocols a request asks for (Connection: upgrade + Upgrade: x), if any. h2c is left
  * out, as HAProxy does: this proxy does not speak HTTP/2, so a backend must not switch to it.
@@ -42,42 +31,54 @@ export function backendRequestHead(
   upgrade: string | undefined,
   backendName: string,
   scheme: 'http' | 'https' = 'http',
-): Buffer {
-  const fields = endToEnd(head, FORWARDING);
+): string {
+  const hosts = headerValues(head, 'host');
+  let text = `${head.method} ${originForm(head.method, head.target)} HTTP/1.1\r\n`;
   // HTTP/1.0 allows a request without Host; the HTTP/1.1 request we send must have one.
-  if (headerValues(head, 'host').length === 0) fields.unshift(['host', backendName]);
-  const priorFor = headerValues(head, 'x-forwarded-for');
-  fields.push(['x-forwarded-for', [...priorFor, clientIp].join(', ')]);
-  fields.push(['x-forwarded-proto', scheme]);
-  const host = headerValues(head, 'host')[0];
-  if (host !== undefined) fields.push(['x-forwarded-host', host]);
-  appendVia(fields, head);
+  if (hosts.length === 0) text += `host: ${backendName}\r\n`;
+  text += endToEnd(head, FORWARDING);
+  text += `x-forwarded-for: ${listWith(headerValues(head, 'x-forwarded-for'), clientIp)}\r\n`;
+  text += `x-forwarded-proto: ${scheme}\r\n`;
+  if (hosts.length > 0) text += `x-forwarded-host: ${hosts[0]}\r\n`;
+  text += `via: ${listWith(headerValues(head, 'via'), VIA)}\r\n`;
   // Content-Length stays as received; a chunked body is re-chunked by us.
-  if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
-  if (upgrade !== undefined) fields.push(['connection', 'upgrade'], ['upgrade', upgrade]);
-  return serialize(`${head.method} ${originForm(head.method, head.target)} HTTP/1.1`, fields);
+  if (framing.kind === 'chunked') text += 'transfer-encoding: chunked\r\n';
+  if (upgrade !== undefined) text += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`;
+  return `${text}\r\n`;
 }
 
 /**
  * The response head we send to the client. `framing` is how we frame the body to the client,
  * which may differ from the backend's (a close-delimited body is re-chunked for HTTP/1.1).
  */
-export function clientResponseHead(head: ResponseHead, framing: Framing, close: boolean): Buffer {
+export function clientResponseHead(head: ResponseHead, framing: Framing, close: boolean): string {
+  let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   // A 101 keeps its Connection/Upgrade fields: they are what the client asked for.
-  const fields = head.status === 101 ? head.headers.filter((_, i) => head.lower[i] !== 'via') : endToEnd(head, VIA_FIELD);
-  appendVia(fields, head);
-  if (framing.kind === 'chunked') fields.push(['transfer-encoding', 'chunked']);
-  if (close) fields.push(['connection', 'close']);
-  return serialize(`HTTP/1.1 ${head.status} ${head.reason}`, fields);
+  if (head.status === 101) {
+    for (let i = 0; i < head.headers.length; i++) if (head.lower[i] !== 'via') text += fieldLine(head.headers[i]!);
+  } else text += endToEnd(head, VIA_FIELD);
+  text += `via: ${listWith(headerValues(head, 'via'), VIA)}\r\n`;
+  if (framing.kind === 'chunked') text += 'transfer-encoding: chunked\r\n';
+  if (close) text += 'connection: close\r\n';
+  return `${text}\r\n`;
 }
 
-/** Adds our Via after any received ones (the caller has left the received Via fields out). */
-function appendVia(fields: Header[], original: Fields): void {
-  fields.push(['via', [...headerValues(original, 'via'), VIA].join(', ')]);
+/** The field lines to pass on: hop-by-hop fields and every field the Connection header names are dropped. */
+function endToEnd(head: Fields, alsoDrop?: Set<string>): string {
+  const named = headerTokens(head, 'connection');
+  let text = '';
+  for (let i = 0; i < head.headers.length; i++) {
+    const lower = head.lower[i]!;
+    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && !alsoDrop?.has(lower)) text += fieldLine(head.headers[i]!);
+  }
+  return text;
 }
 
-function serialize(startLine: string, fields: Header[]): Buffer {
-  let text = `${startLine}\r\n`;
-  for (const [name, value] of fields) text += `${name}: ${value}\r\n`;
-  return Buffer.from(`${text}\r\n`, 'latin1');
+function fieldLine(field: Header): string {
+  return `${field[0]}: ${field[1]}\r\n`;
+}
+
+/** A received list field's values with ours added after them (X-Forwarded-For, Via). */
+function listWith(received: readonly string[], ours: string): string {
+  return received.length === 0 ? ours : `${received.join(', ')}, ${ours}`;
 }
