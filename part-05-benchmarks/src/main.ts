@@ -145,6 +145,10 @@ type WorkerMessage = { listening?: Array<{ host: string; port: number }>; startF
 
 /** The primary: forks the workers, relays signals, and speaks for them. */
 function supervise(config: ProxyConfig): void {
+  // Every worker accepts from the shared socket and the kernel picks one, as nginx's workers do:
+  // Node's default, the primary accepting and handing each connection over, costs a message per
+  // connection (section 5.3). NODE_CLUSTER_SCHED_POLICY=rr still asks for it.
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   const listening = new Set<number>(); // worker ids that have listened
   let ready = false;
   let stopping = false;

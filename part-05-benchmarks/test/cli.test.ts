@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +165,24 @@ describe('command line', () => {
     expect(proc.stderr().match(/shutting down/g)).toHaveLength(1); // the primary speaks for the workers
   });
 
+  it.each([
+    ['each worker accepts from the listening socket itself, and the kernel picks one (as nginx\'s workers do)', {}, 'workers'],
+    ['NODE_CLUSTER_SCHED_POLICY=rr gives Node\'s default back: the primary accepts and hands each connection on', { NODE_CLUSTER_SCHED_POLICY: 'rr' }, 'primary'],
+  ] as const)('--workers 2: %s', async (_name, env, holder) => {
+    const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
+    servers.push(server);
+    const proc = run(['--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${backendPort}`, '--workers', '2'], undefined, env);
+    const port = await listeningPort(proc);
+    const primary = Number((await waitForOutput(proc, /^pid (\d+):/m))[1]);
+    const workers = readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(workers).toHaveLength(2);
+    const holders = listenerHolders(port, [primary, ...workers]);
+    if (holder === 'workers') expect(holders).toEqual(expect.arrayContaining(workers));
+    else expect(holders).toEqual([primary]);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('--workers 2: Ctrl-C (SIGINT to every process of the group) says "shutting down" once and exits 0', async () => {
     const { server, port: backendPort } = await listen(http.createServer((_req, res) => res.end('ok')));
     servers.push(server);
@@ -276,7 +294,9 @@ describe('command line', () => {
 
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toEqual({ code: 0, signal: null });
-  });
+    // Four Node.js processes start in turn here (the primary, two workers, a replacement), each
+    // compiling the TypeScript: on a busy machine that alone took more than the usual 30 s.
+  }, 120_000);
 
   it('SIGHUP reloads the config for new connections; the request in flight finishes on the old one; a bad file is refused', async () => {
     let held!: (res: http.ServerResponse) => void;
@@ -313,3 +333,22 @@ describe('command line', () => {
     expect(await proc.exit).toEqual({ code: 0, signal: null });
   });
 });
+
+/** Which of `pids` hold the socket listening on 127.0.0.1:`port` (Linux: /proc/net/tcp, then each /proc/PID/fd). */
+function listenerHolders(port: number, pids: number[]): number[] {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const fields = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[1] === local && f[3] === '0A'); // 0A: LISTEN
+  if (!fields) throw new Error(`nothing listens on 127.0.0.1:${port}`);
+  const socket = `socket:[${fields[9]}]`;
+  const holds = (pid: number) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === socket;
+    } catch {
+      return false; // closed while we looked
+    }
+  });
+  return pids.filter(holds);
+}

@@ -115,12 +115,13 @@ export function runScript(script: string, args: string[], env: Record<string, st
   return collected(spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
 }
 
-/** Runs src/main.ts with tsx in its own process, as a user would; optionally under `ulimit -n`. */
-export function run(args: string[], openFileLimit?: number): RunningProcess {
+/** Runs src/main.ts with tsx in its own process, as a user would; optionally under `ulimit -n`, or with more environment. */
+export function run(args: string[], openFileLimit?: number, env: Record<string, string> = {}): RunningProcess {
   const command = [process.execPath, '--import', 'tsx', MAIN, ...args];
+  const options = { stdio: ['ignore', 'pipe', 'pipe'] as const, env: { ...process.env, ...env } };
   const child = openFileLimit
-    ? spawn('/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(openFileLimit), ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(openFileLimit), ...command], options)
+    : spawn(command[0]!, command.slice(1), options);
   return collected(child);
 }
 
