@@ -312,7 +312,7 @@ export const SECTIONS: Record<string, Section[]> = {
       id: '4e-lab',
       title: '5.4 Watch it work: the lab',
       units: [
-        'test/helpers.ts › function runScript()', 'test/helpers.ts › function run()', 'test/helpers.ts › function collected()','src/demo.ts', 'test/demo.test.ts'],
+        'test/helpers.ts › function runScript()', 'test/helpers.ts › function run()', 'test/helpers.ts › imports › node:child_process', 'test/helpers.ts › function collected()','src/demo.ts', 'test/demo.test.ts'],
     },
     {
       id: '5a-tls',

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import http from 'node:http';
 import { once } from 'node:events';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -118,7 +118,7 @@ export function runScript(script: string, args: string[], env: Record<string, st
 /** Runs src/main.ts with tsx in its own process, as a user would; optionally under `ulimit -n`, or with more environment. */
 export function run(args: string[], openFileLimit?: number, env: Record<string, string> = {}): RunningProcess {
   const command = [process.execPath, '--import', 'tsx', MAIN, ...args];
-  const options = { stdio: ['ignore', 'pipe', 'pipe'] as const, env: { ...process.env, ...env } };
+  const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } };
   const child = openFileLimit
     ? spawn('/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(openFileLimit), ...command], options)
     : spawn(command[0]!, command.slice(1), options);
