@@ -1,6 +1,6 @@
 // Builds of other commits, measured in the same interleaved run as today's code (`--at COMMIT`):
 // each commit is checked out into a temporary git worktree, and its load balancer runs from there.
-// And builds of today's part 5 with patches applied (`--ledger`, `--tuning`), in a temporary copy.
+// And builds of today's load balancer with patches applied (`--ledger`, `--tuning`), in a temporary copy.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';

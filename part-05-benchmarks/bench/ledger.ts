@@ -1,8 +1,8 @@
-// The cost ledger (`npm run bench -- --ledger`): what each guarantee part 5 adds over the HTTP floor
+// The cost ledger (`npm run bench -- --ledger`): what each guarantee the load balancer adds over the HTTP floor
 // costs per request. Each patch in bench/ledger/ takes one guarantee out of a temporary copy of
-// part 5; all the copies run in the same interleaved run as part 5 and the floor, and a guarantee's
-// cost is part 5's CPU per request less its copy's. The access log and the admin listener are
-// flags, not patches: they are measured as part 5 with the flag on.
+// this part; all the copies run in the same interleaved run as the load balancer itself and the
+// floor, and a guarantee's cost is its CPU per request less its copy's. The access log and the admin listener are
+// flags, not patches: they are measured as the load balancer with the flag on.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

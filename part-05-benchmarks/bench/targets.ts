@@ -75,7 +75,7 @@ export const UNDICI_PROXY: Target = {
  * nginx's config for the harness: one worker, its pid, log and temp paths in `dir`, a keep-alive
  * upstream, and `ssl` lines for a TLS listener (bench/tls-targets.ts) when given.
  */
-export function nginxConf(dir: string, port: number, backends: string[], ssl?: string): string {
+function nginxConf(dir: string, port: number, backends: string[], ssl?: string): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
@@ -101,18 +101,18 @@ export function nginxTarget(): Target | undefined {
   return {
     name: 'nginx',
     pool: true,
-    async launch(backends) {
-      const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
-      chmodSync(dir, 0o777); // the worker may run as "nobody"
-      const port = await freePort();
-      writeFileSync(
-        join(dir, 'nginx.conf'),
-        nginxConf(dir, port, backends),
-      );
-      // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
-      return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);
-    },
+    launch: (backends) => launchNginx(binary, backends),
   };
+}
+
+/** Starts nginx in the foreground with our config (plus `ssl` lines for a TLS listener) in a temp dir of its own. */
+export async function launchNginx(binary: string, backends: string[], ssl?: string): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), ssl ? 'bench-nginx-tls-' : 'bench-nginx-'));
+  chmodSync(dir, 0o777); // the worker may run as "nobody"
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, backends, ssl));
+  // Foreground, with its own pid, log and temp paths: nothing of the system's nginx is touched.
+  return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);
 }
 
 /** HAProxy with a config of our own in a temp dir, one thread, when the binary is installed. */

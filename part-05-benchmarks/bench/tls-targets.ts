@@ -1,11 +1,11 @@
-// The TLS benchmark's servers: part 5, nginx and HAProxy, each terminating TLS with the same
+// The TLS benchmark's servers: this load balancer, nginx and HAProxy, each terminating TLS with the same
 // certificate and key in front of the same backend, one process (one worker, one thread) each.
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, which, type Started } from './processes.ts';
-import { foreground, freePort, nginxConf } from './targets.ts';
+import { foreground, freePort, launchNginx } from './targets.ts';
 import type { Issued } from '../src/tls/openssl.ts';
 
 export interface TlsTarget {
@@ -27,27 +27,18 @@ export function nginxTls(): TlsTarget | undefined {
   if (!binary) return undefined;
   return {
     name: 'nginx',
-    async launch(backend, pair) {
-      const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-tls-'));
-      chmodSync(dir, 0o777);
-      const port = await freePort();
-      writeFileSync(
-        join(dir, 'nginx.conf'),
-        nginxConf(
-          dir,
-          port,
-          [backend],
-          `    ssl_certificate ${pair.cert};
+    launch: (backend, pair) =>
+      launchNginx(
+        binary,
+        [backend],
+        `    ssl_certificate ${pair.cert};
     ssl_certificate_key ${pair.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m;
     ssl_session_timeout 5m;
     ssl_session_tickets on;
 `,
-        ),
-      );
-      return foreground(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir, port);
-    },
+      ),
   };
 }
 

@@ -1,8 +1,8 @@
-// Part 5's tuning steps, taken back (`npm run bench -- --tuning`). Each patch in bench/tuning/,
+// The load balancer's tuning steps, taken back (`npm run bench -- --tuning`). Each patch in bench/tuning/,
 // N-NAME.patch, takes step N out of today's code. They form a chain, applied highest number first
 // in a temporary copy of the part folder (step 3's patch fits today's code, step 2's fits the code
-// with 3 taken back...), so one interleaved run measures part 5 with every step taken back, then
-// with each step restored in the chapter's order, then as it is. The figures of 5.2 come from one
+// with 3 taken back...), so one interleaved run measures the load balancer with every step taken back, then
+// with each step restored in the chapter's order, then as it is. The chapter's tuning figures come from one
 // run of today's code, not from old commits that differ from it in everything else as well.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';

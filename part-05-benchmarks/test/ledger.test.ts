@@ -1,4 +1,4 @@
-// The cost ledger's patches still apply to today's part 5: each takes one guarantee out of a copy
+// The cost ledger's patches still apply to today's code: each takes one guarantee out of a copy
 // of this folder, and a change to the code they touch must not silently break them. No load, no
 // network: `git apply --check` only, and the harness's argument handling.
 import { spawnSync } from 'node:child_process';
@@ -32,7 +32,7 @@ describe('the cost ledger', () => {
   });
 
   for (const name of GUARANTEES) {
-    it(`bench/ledger/${name}.patch applies to today's part 5 (git apply --check)`, () => {
+    it(`bench/ledger/${name}.patch applies to today's code (git apply --check)`, () => {
       const patch = ledgerPatches().find((p) => p.name === name)!;
       expect(() => applyPatch(copy.folder, patch.path, true)).not.toThrow();
     });
